@@ -1,0 +1,259 @@
+//! Embedding throughput: ONNX Runtime (CPU) and candle against a Python torch baseline, on the
+//! same weights, the same token batches and the same thread count, in one run.
+//!
+//! ```text
+//! benches/run.sh                          # builds the random-init base model once, then runs this
+//! cargo bench --bench embed_throughput -- --model-dir DIR [--essays 16] [--batch-size 8]
+//!     [--threads 2] [--python python3] [--skip-candle]
+//! ```
+//! Prints essays/s per engine, ORT/torch and candle/torch ratios, and the CLS max abs difference
+//! of each engine against torch (they run the same weights, so they must agree).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hemma_offload::config::{Precision, Provider};
+use hemma_offload::embed::candle::{CandleEngine, CandleOptions};
+use hemma_offload::embed::ort::{OrtEngine, OrtOptions};
+use hemma_offload::embed::tokenize::TextTokenizer;
+use hemma_offload::embed::{Engine, TokenBatch};
+use hemma_offload::model::ModelDir;
+use ndarray::{Array2, Axis, concatenate};
+use ndarray_npy::ReadNpyExt;
+
+struct Args {
+    model_dir: PathBuf,
+    essays_file: PathBuf,
+    essays: usize,
+    batch_size: usize,
+    threads: usize,
+    python: String,
+    skip_candle: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let root = hemma_offload_e2e::repo_root();
+    let mut a = Args {
+        model_dir: root.join(".cache/models/deberta-v3-base-random"),
+        essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
+        essays: 16,
+        batch_size: 8,
+        threads: 2,
+        python: std::env::var("HEMMA_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()),
+        skip_candle: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--model-dir" => a.model_dir = value()?.into(),
+            "--essays-file" => a.essays_file = value()?.into(),
+            "--essays" => a.essays = value()?.parse()?,
+            "--batch-size" => a.batch_size = value()?.parse()?,
+            "--threads" => a.threads = value()?.parse()?,
+            "--python" => a.python = value()?,
+            "--skip-candle" => a.skip_candle = true,
+            "--bench" => {} // passed by `cargo bench`
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn read_texts(path: &Path, n: usize) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            v["text"]
+                .as_str()
+                .map(str::to_owned)
+                .context("essay without text")
+        })
+        .collect()
+}
+
+struct Run {
+    seconds: f64,
+    cls: Array2<f32>,
+}
+
+fn time_engine(engine: &mut dyn Engine, batches: &[Vec<Vec<u32>>]) -> anyhow::Result<Run> {
+    let pad =
+        |b: &Vec<Vec<u32>>| TokenBatch::pad(&b.iter().map(|r| r.as_slice()).collect::<Vec<_>>());
+    engine.embed(&pad(&batches[0]))?; // warm-up, untimed
+    let start = Instant::now();
+    let mut outs = Vec::new();
+    for b in batches {
+        outs.push(engine.embed(&pad(b))?);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let views: Vec<_> = outs.iter().map(|o| o.view()).collect();
+    Ok(Run {
+        seconds,
+        cls: concatenate(Axis(0), &views)?,
+    })
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn max_abs(a: &Array2<f32>, b: &Array2<f32>) -> f32 {
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let model = ModelDir::open(&args.model_dir).with_context(|| {
+        format!(
+            "no benchmark model in {} (benches/run.sh builds one)",
+            args.model_dir.display()
+        )
+    })?;
+    let m = model.manifest().clone();
+    let tokenizer = TextTokenizer::from_file(&args.model_dir.join("tokenizer.json"), m.max_length)?;
+    let texts = read_texts(&args.essays_file, args.essays)?;
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| tokenizer.encode(i, t).map(|e| e.ids))
+        .collect::<Result<_, _>>()?;
+    let batches: Vec<Vec<Vec<u32>>> = ids.chunks(args.batch_size).map(|c| c.to_vec()).collect();
+    let n = ids.len();
+    let mean_tokens = ids.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
+    let at_max = ids.iter().filter(|i| i.len() == m.max_length).count();
+    println!(
+        "model {} (dim {}, random_init {}), {n} essays, {} batches of <= {}, mean {mean_tokens:.0} tokens, {at_max} at max_length {}, {} threads",
+        m.model_id,
+        m.dim,
+        m.random_init,
+        batches.len(),
+        args.batch_size,
+        m.max_length,
+        args.threads
+    );
+
+    let tmp = tempfile::tempdir()?;
+    let tokens_file = tmp.path().join("tokens.json");
+    std::fs::write(
+        &tokens_file,
+        serde_json::json!({ "batches": batches }).to_string(),
+    )?;
+    let torch_cls = tmp.path().join("torch_cls.npy");
+    let out = Command::new(&args.python)
+        .arg(hemma_offload_e2e::repo_root().join("benches/baselines/torch_embed.py"))
+        .arg("--model-dir")
+        .arg(&args.model_dir)
+        .arg("--tokens")
+        .arg(&tokens_file)
+        .args([
+            "--threads",
+            &args.threads.to_string(),
+            "--warmup",
+            "1",
+            "--repeats",
+            "1",
+        ])
+        .arg("--dump-cls")
+        .arg(&torch_cls)
+        .output()
+        .with_context(|| format!("running the torch baseline with {}", args.python))?;
+    if !out.status.success() {
+        bail!(
+            "torch baseline failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let torch: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default(),
+    )?;
+    let torch_eps = torch["essays_per_s"]
+        .as_f64()
+        .context("torch essays_per_s")?;
+    let torch_cls = Array2::<f32>::read_npy(std::fs::File::open(&torch_cls)?)?;
+
+    let onnx = model.verify("model.onnx", "benchmark")?;
+    let mut ort = OrtEngine::load(&OrtOptions {
+        model: onnx.path,
+        model_sha256: onnx.sha256,
+        dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
+        provider: Provider::Cpu,
+        device_id: 0,
+        precision: Precision::Fp32,
+        threads: args.threads,
+        dim: m.dim,
+    })?;
+    let ort_run = time_engine(&mut ort, &batches)?;
+    drop(ort);
+    let ort_eps = n as f64 / ort_run.seconds;
+
+    let candle = if args.skip_candle {
+        None
+    } else {
+        let w = model.verify("model.safetensors", "benchmark")?;
+        let mut engine = CandleEngine::load(&CandleOptions {
+            weights: w.path,
+            weights_sha256: w.sha256,
+            config: args.model_dir.join("config.json"),
+            threads: args.threads,
+            dim: m.dim,
+        })?;
+        Some(time_engine(&mut engine, &batches)?)
+    };
+
+    println!(
+        "{:<22} {:>10} {:>12} {:>14}",
+        "engine", "essays/s", "vs torch", "CLS max diff"
+    );
+    println!(
+        "{:<22} {:>10.3} {:>12} {:>14}",
+        format!("torch {}", torch["torch"].as_str().unwrap_or("")),
+        torch_eps,
+        "1.00",
+        "-"
+    );
+    println!(
+        "{:<22} {:>10.3} {:>12.2} {:>14.2e}",
+        "ort-cpu fp32",
+        ort_eps,
+        ort_eps / torch_eps,
+        max_abs(&ort_run.cls, &torch_cls)
+    );
+    if let Some(c) = &candle {
+        let eps = n as f64 / c.seconds;
+        println!(
+            "{:<22} {:>10.3} {:>12.2} {:>14.2e}",
+            "candle-cpu fp32",
+            eps,
+            eps / torch_eps,
+            max_abs(&c.cls, &torch_cls)
+        );
+    }
+    println!("ratio ort-cpu/torch-cpu = {:.2}", ort_eps / torch_eps);
+    println!(
+        "peak RSS: bench process {:.0} MB (ort and candle), torch process {:.0} MB",
+        rss_mb(),
+        torch["rss_mb"].as_f64().unwrap_or(f64::NAN)
+    );
+    Ok(())
+}

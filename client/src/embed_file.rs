@@ -1,0 +1,177 @@
+//! Embeds a file of essays into a `.npy` matrix plus an ids file, in input order.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Array2;
+use ndarray_npy::WriteNpyExt;
+
+use crate::input::Essay;
+use crate::{Client, ClientError};
+
+/// Why embedding a file failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedFileError {
+    /// A request failed; `first..end` are the input rows it carried.
+    #[error("essays {first}..{end} of the input: {source}")]
+    Request {
+        /// First row of the failed request.
+        first: usize,
+        /// One past its last row.
+        end: usize,
+        /// The error.
+        source: ClientError,
+    },
+    /// The server was replaced mid-run (its fingerprint changed).
+    #[error("the server's fingerprint changed during the run (was {was}, now {now}); run again")]
+    FingerprintChanged {
+        /// Fingerprint of the first answer.
+        was: String,
+        /// Fingerprint of a later one.
+        now: String,
+    },
+    /// Writing the outputs failed.
+    #[error("cannot write {path}: {message}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// How to split and send the essays.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedFileOptions {
+    /// Essays per request.
+    pub batch_size: usize,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Ask for float16 on the wire.
+    pub f16: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct EmbedFileReport {
+    /// Essays embedded.
+    pub essays: usize,
+    /// Embedding width.
+    pub dim: usize,
+    /// Essays cut to the server's max_length.
+    pub truncated: usize,
+    /// Server fingerprint of every row.
+    pub fingerprint: String,
+    /// Wall time of the run in seconds.
+    pub seconds: f64,
+    /// Where the ids went.
+    pub ids_path: PathBuf,
+}
+
+/// The ids file written beside `out`: `<out>.ids.json`.
+pub fn ids_path(out: &Path) -> PathBuf {
+    out.with_extension("ids.json")
+}
+
+/// Embeds `essays` and writes `out` (float32 [essays, dim]) and `<out>.ids.json`
+/// (`{"fingerprint": .., "ids": [..]}`), both only once every request has succeeded.
+pub async fn embed_file(
+    client: &Client,
+    essays: &[Essay],
+    out: &Path,
+    options: EmbedFileOptions,
+) -> Result<EmbedFileReport, EmbedFileError> {
+    let n = essays.len();
+    let bar = if options.progress {
+        ProgressBar::new(n as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} essays {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    let started = Instant::now();
+    let batch_size = options.batch_size.max(1);
+    let mut results = futures::stream::iter(essays.chunks(batch_size).enumerate())
+        .map(|(k, chunk)| async move {
+            let texts = chunk.iter().map(|e| e.text.clone()).collect();
+            let first = k * batch_size;
+            client
+                .embed(texts, options.f16)
+                .await
+                .map_err(|source| EmbedFileError::Request {
+                    first,
+                    end: first + chunk.len(),
+                    source,
+                })
+        })
+        .buffered(options.concurrency.max(1));
+    let mut rows: Vec<f32> = Vec::with_capacity(n * 768);
+    let mut dim = 0;
+    let mut fingerprint = String::new();
+    let mut truncated = 0usize;
+    while let Some(res) = results.next().await {
+        let emb = res?;
+        if fingerprint.is_empty() {
+            fingerprint = emb.fingerprint.clone();
+            dim = emb.vectors.ncols();
+        } else if fingerprint != emb.fingerprint {
+            return Err(EmbedFileError::FingerprintChanged {
+                was: fingerprint,
+                now: emb.fingerprint,
+            });
+        }
+        truncated += emb.truncated.iter().filter(|t| **t).count();
+        bar.inc(emb.vectors.nrows() as u64);
+        rows.extend(emb.vectors.iter());
+    }
+    bar.finish_and_clear();
+    let write_err = |path: &Path, message: String| EmbedFileError::Write {
+        path: path.to_owned(),
+        message,
+    };
+    let matrix =
+        Array2::from_shape_vec((n, dim), rows).map_err(|e| write_err(out, e.to_string()))?;
+    let ids: Vec<&str> = essays.iter().map(|e| e.id.as_str()).collect();
+    write_outputs(out, &matrix, &ids, &fingerprint)?;
+    Ok(EmbedFileReport {
+        essays: n,
+        dim,
+        truncated,
+        fingerprint,
+        seconds: started.elapsed().as_secs_f64(),
+        ids_path: ids_path(out),
+    })
+}
+
+/// Writes through a temporary file and a rename, so a failed run leaves no half-written matrix.
+fn write_outputs(
+    out: &Path,
+    matrix: &Array2<f32>,
+    ids: &[&str],
+    fingerprint: &str,
+) -> Result<(), EmbedFileError> {
+    let err = |path: &Path, e: &dyn std::fmt::Display| EmbedFileError::Write {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    }
+    let tmp = out.with_extension("npy.partial");
+    let file = std::fs::File::create(&tmp).map_err(|e| err(&tmp, &e))?;
+    matrix
+        .write_npy(std::io::BufWriter::new(file))
+        .map_err(|e| err(&tmp, &e))?;
+    std::fs::rename(&tmp, out).map_err(|e| err(out, &e))?;
+    let meta = serde_json::json!({ "fingerprint": fingerprint, "ids": ids });
+    let ids_file = ids_path(out);
+    std::fs::write(&ids_file, meta.to_string()).map_err(|e| err(&ids_file, &e))?;
+    Ok(())
+}

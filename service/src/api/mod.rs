@@ -1,0 +1,34 @@
+//! The wire: tonic service impls, request validation, error mapping, and the HTTP routes.
+//!
+//! Only this module sees tonic and HTTP types; it calls down into `embed` and nothing calls up.
+
+pub mod http;
+pub mod offload;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+
+use hemma_proto::v1::InfoResponse;
+
+use crate::embed::queue::Embedder;
+
+/// What exists once the model is loaded and warmed up.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The embedding pipeline.
+    pub embedder: Embedder,
+    /// The `Info` answer, computed once.
+    pub info: InfoResponse,
+}
+
+/// Where the server is in its life: loading, ready, or failed to load.
+#[derive(Debug, Clone)]
+pub enum Readiness {
+    /// The engine is loading or warming up.
+    Loading,
+    /// Serving.
+    Ready(Arc<Loaded>),
+    /// The engine failed to load; the server is shutting down.
+    Failed(String),
+}

@@ -1,0 +1,84 @@
+//! The server fingerprint: sha256 over canonical JSON of everything that changes a feature value.
+//!
+//! Clients key their caches on it, so any change to the model, tokenizer, truncation, pooling,
+//! precision or feature names yields a new fingerprint and never serves stale features.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What the embedding features depend on.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingIdentity {
+    /// sha256 of the weight file.
+    pub model_sha256: String,
+    /// sha256 of tokenizer.json.
+    pub tokenizer_sha256: String,
+    /// Truncation length, special tokens included.
+    pub max_length: usize,
+    /// Pooling (`cls`).
+    pub pooling: String,
+    /// `fp32` or `fp16`.
+    pub precision: String,
+}
+
+/// Everything the fingerprint covers.
+#[derive(Debug, Clone, Serialize)]
+pub struct FingerprintInputs {
+    /// Feature schema version.
+    pub schema_version: u32,
+    /// The embedding model.
+    pub embedding: EmbeddingIdentity,
+    /// Feature names in order.
+    pub feature_names: Vec<String>,
+}
+
+/// Hex sha256 of the canonical JSON (keys sorted, no whitespace) of `inputs`.
+pub fn fingerprint(inputs: &FingerprintInputs) -> String {
+    // Going through `Value` sorts object keys (serde_json's map is a BTreeMap).
+    let value = serde_json::to_value(inputs).expect("fingerprint inputs are plain data");
+    let canonical = value.to_string();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// `embedding_000 .. embedding_{dim-1}`.
+pub fn embedding_feature_names(dim: usize) -> Vec<String> {
+    (0..dim).map(|i| format!("embedding_{i:03}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs() -> FingerprintInputs {
+        FingerprintInputs {
+            schema_version: 1,
+            embedding: EmbeddingIdentity {
+                model_sha256: "a".into(),
+                tokenizer_sha256: "b".into(),
+                max_length: 512,
+                pooling: "cls".into(),
+                precision: "fp32".into(),
+            },
+            feature_names: embedding_feature_names(2),
+        }
+    }
+
+    #[test]
+    fn stable_and_sensitive_to_every_input() {
+        let base = fingerprint(&inputs());
+        assert_eq!(base, fingerprint(&inputs()));
+        assert_eq!(base.len(), 64);
+        let mut changed = inputs();
+        changed.embedding.max_length = 256;
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.embedding.precision = "fp16".into();
+        assert_ne!(base, fingerprint(&changed));
+    }
+
+    #[test]
+    fn names_are_zero_padded() {
+        assert_eq!(embedding_feature_names(768)[7], "embedding_007");
+        assert_eq!(embedding_feature_names(768)[767], "embedding_767");
+    }
+}

@@ -1,0 +1,320 @@
+//! Start-up and shutdown: checks the model folder, serves gRPC + HTTP on one listener, loads the
+//! engine, and drains in-flight requests on shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use hemma_proto::v1::offload_server::OffloadServer;
+use hemma_proto::v1::{InfoResponse, Limits, ModelInfo};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic_health::ServingStatus;
+
+use crate::api::offload::OffloadApi;
+use crate::api::{Loaded, Readiness};
+use crate::config::{Config, EngineKind, Precision};
+use crate::embed::plan::Budget;
+use crate::embed::queue::{Embedder, QueueConfig};
+use crate::embed::tokenize::{TextTokenizer, TokenizeError};
+use crate::embed::{Engine, EngineError};
+use crate::fingerprint::{self, EmbeddingIdentity, FingerprintInputs};
+use crate::model::{ModelDir, ModelDirError, VerifiedFile};
+use crate::telemetry::{correlation, metrics::Metrics};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The model folder is unusable.
+    #[error(transparent)]
+    Model(#[from] ModelDirError),
+    /// The tokenizer could not be loaded.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizeError),
+    /// The engine could not be loaded.
+    #[error("the {engine} engine failed to start: {source}")]
+    Engine {
+        /// Which engine.
+        engine: String,
+        /// Why.
+        source: EngineError,
+    },
+    /// A setting does not fit the model.
+    #[error("{0}")]
+    Config(String),
+    /// The engine was compiled out of this binary.
+    #[error("this binary was built without the `{0}` engine (cargo feature `{0}`)")]
+    EngineNotBuilt(String),
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// gRPC reflection could not be set up.
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(String),
+}
+
+/// Creates the engine on the engine thread.
+pub type EngineLoader = Box<dyn FnOnce() -> Result<Box<dyn Engine>, EngineError> + Send>;
+
+/// A server whose configuration and model folder passed every check, ready to serve.
+pub struct Prepared {
+    config: Config,
+    model: ModelDir,
+    tokenizer: Arc<TextTokenizer>,
+    identity: EmbeddingIdentity,
+    loader: EngineLoader,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("config", &self.config)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+impl Prepared {
+    /// Verifies the model folder against its manifest and loads the tokenizer.
+    pub fn new(config: Config) -> Result<Prepared, ServeError> {
+        let model = ModelDir::open(&config.model_dir)?;
+        let manifest = model.manifest();
+        let max_length = config.max_length.unwrap_or(manifest.max_length);
+        if max_length < 3 || max_length > manifest.max_length {
+            return Err(ServeError::Config(format!(
+                "max_length {max_length} is outside 3..={} (the model's maximum, from its manifest)",
+                manifest.max_length
+            )));
+        }
+        let tokenizer_file = model.verify("tokenizer.json", "tokenizer")?;
+        let tokenizer = Arc::new(TextTokenizer::from_file(&tokenizer_file.path, max_length)?);
+        let (loader, weights) = engine_loader(&config, &model)?;
+        let identity = EmbeddingIdentity {
+            model_sha256: weights.sha256,
+            tokenizer_sha256: tokenizer_file.sha256,
+            max_length,
+            pooling: "cls".into(),
+            precision: config.engine.precision.name(),
+        };
+        Ok(Prepared {
+            config,
+            model,
+            tokenizer,
+            identity,
+            loader,
+        })
+    }
+
+    /// Wraps the engine once it is loaded (tests use it to observe or hold batches).
+    pub fn map_engine<F>(mut self, wrap: F) -> Prepared
+    where
+        F: FnOnce(Box<dyn Engine>) -> Box<dyn Engine> + Send + 'static,
+    {
+        let load = self.loader;
+        self.loader = Box::new(move || load().map(wrap));
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+    ///
+    /// The listener answers `/healthz` at once; the engine loads meanwhile, after which
+    /// `/readyz`, the gRPC health service and the Offload RPCs report ready. A failed load
+    /// stops the server and returns the error.
+    pub async fn serve<S>(self, listener: TcpListener, shutdown: S) -> Result<(), ServeError>
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let Prepared {
+            config,
+            model,
+            tokenizer,
+            identity,
+            loader,
+        } = self;
+        let metrics = Metrics::new();
+        let (ready_tx, ready_rx) = watch::channel(Readiness::Loading);
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        health.set_not_serving::<OffloadServer<OffloadApi>>().await;
+
+        let limit = config.limits.max_message_bytes;
+        let offload = OffloadServer::new(OffloadApi::new(ready_rx.clone(), config.limits))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hemma_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| ServeError::Reflection(e.to_string()))?;
+        let grpc = tonic::service::Routes::new(health_service)
+            .add_service(reflection)
+            .add_service(offload)
+            .into_axum_router();
+        let app = crate::api::http::routes(ready_rx, metrics.clone())
+            .merge(grpc)
+            .layer(axum::middleware::from_fn_with_state(
+                metrics.clone(),
+                correlation::layer,
+            ));
+
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "listening (gRPC and HTTP: /healthz /readyz /metrics)");
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown => tracing::info!("shutdown requested: finishing in-flight requests"),
+                _ = failed_rx => tracing::error!("stopping: the engine failed to load"),
+            }
+        };
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        });
+
+        let queue = QueueConfig {
+            budget: Budget {
+                max_tokens: config.batch.max_tokens,
+                max_rows: config.batch.max_rows,
+            },
+            capacity: config.batch.queue_capacity,
+        };
+        let engine_name = config.engine.kind.name();
+        let load_result = Embedder::start(loader, tokenizer, queue, metrics).await;
+        let load_error = match load_result {
+            Ok(embedder) => {
+                let info = info_response(&config, &model, &identity, &embedder);
+                tracing::info!(fingerprint = %info.fingerprint, "ready");
+                ready_tx.send_replace(Readiness::Ready(Arc::new(Loaded { embedder, info })));
+                health.set_service_status("", ServingStatus::Serving).await;
+                health.set_serving::<OffloadServer<OffloadApi>>().await;
+                None
+            }
+            Err(source) => {
+                ready_tx.send_replace(Readiness::Failed(source.to_string()));
+                let _ = failed_tx.send(());
+                Some(ServeError::Engine {
+                    engine: engine_name,
+                    source,
+                })
+            }
+        };
+        let served = server
+            .await
+            .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+        // Dropping the readiness sender drops the embedder: the engine thread ends.
+        drop(ready_tx);
+        if let Some(e) = load_error {
+            return Err(e);
+        }
+        served?;
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+fn info_response(
+    config: &Config,
+    model: &ModelDir,
+    identity: &EmbeddingIdentity,
+    embedder: &Embedder,
+) -> InfoResponse {
+    let engine = embedder.info();
+    let names = fingerprint::embedding_feature_names(engine.dim);
+    let fingerprint = fingerprint::fingerprint(&FingerprintInputs {
+        schema_version: hemma_proto::SCHEMA_VERSION,
+        embedding: identity.clone(),
+        feature_names: names.clone(),
+    });
+    InfoResponse {
+        schema_version: hemma_proto::SCHEMA_VERSION,
+        fingerprint,
+        model: Some(ModelInfo {
+            model_id: model.manifest().model_id.clone(),
+            model_sha256: identity.model_sha256.clone(),
+            tokenizer_sha256: identity.tokenizer_sha256.clone(),
+            max_length: identity.max_length as u32,
+            pooling: identity.pooling.clone(),
+            dim: engine.dim as u32,
+            engine: engine.engine.clone(),
+            execution_provider: engine.provider.clone(),
+            precision: engine.precision.clone(),
+        }),
+        languagetool_version: String::new(),
+        embedding_feature_names: names,
+        limits: Some(Limits {
+            max_items_per_request: config.limits.max_items_per_request as u32,
+            max_bytes_per_text: config.limits.max_bytes_per_text as u64,
+            max_bytes_per_request: config.limits.max_bytes_per_request as u64,
+            max_message_bytes: config.limits.max_message_bytes as u64,
+        }),
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        git_sha: option_env!("HEMMA_GIT_SHA").unwrap_or("unknown").into(),
+    }
+}
+
+/// Verifies the files the configured engine reads and returns its loader.
+fn engine_loader(
+    config: &Config,
+    model: &ModelDir,
+) -> Result<(EngineLoader, VerifiedFile), ServeError> {
+    let engine = &config.engine;
+    let dim = model.manifest().dim;
+    match engine.kind {
+        EngineKind::Ort => {
+            #[cfg(feature = "ort")]
+            {
+                let file = match engine.precision {
+                    Precision::Fp32 => "model.onnx",
+                    Precision::Fp16 => "model.fp16.onnx",
+                };
+                let weights = model.verify(file, "ONNX Runtime engine")?;
+                let options = crate::embed::ort::OrtOptions {
+                    model: weights.path.clone(),
+                    model_sha256: weights.sha256.clone(),
+                    dylib: engine.ort_dylib.clone(),
+                    provider: engine.provider,
+                    device_id: engine.device_id,
+                    precision: engine.precision,
+                    threads: engine.threads,
+                    dim,
+                };
+                let loader: EngineLoader = Box::new(move || {
+                    crate::embed::ort::OrtEngine::load(&options)
+                        .map(|e| Box::new(e) as Box<dyn Engine>)
+                });
+                Ok((loader, weights))
+            }
+            #[cfg(not(feature = "ort"))]
+            {
+                let _ = dim;
+                Err(ServeError::EngineNotBuilt("ort".into()))
+            }
+        }
+        EngineKind::Candle => {
+            #[cfg(feature = "candle")]
+            {
+                let weights = model.verify("model.safetensors", "candle engine")?;
+                let config_file = model.verify("config.json", "candle engine")?;
+                let options = crate::embed::candle::CandleOptions {
+                    weights: weights.path.clone(),
+                    weights_sha256: weights.sha256.clone(),
+                    config: config_file.path,
+                    threads: engine.threads,
+                    dim,
+                };
+                let loader: EngineLoader = Box::new(move || {
+                    crate::embed::candle::CandleEngine::load(&options)
+                        .map(|e| Box::new(e) as Box<dyn Engine>)
+                });
+                Ok((loader, weights))
+            }
+            #[cfg(not(feature = "candle"))]
+            {
+                let _ = dim;
+                Err(ServeError::EngineNotBuilt("candle".into()))
+            }
+        }
+    }
+}

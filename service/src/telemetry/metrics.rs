@@ -1,0 +1,163 @@
+//! Prometheus metrics: every name and bucket of the server lives here.
+//!
+//! The registry belongs to one server instance (no global recorder), so tests can run several
+//! servers in one process and each `/metrics` shows only its own numbers.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished request: the method (bounded set) and its status code name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// gRPC method path or HTTP route, `other` for anything unknown.
+    pub method: String,
+    /// gRPC code name (`OK`, `InvalidArgument`, ...) or HTTP status.
+    pub code: String,
+}
+
+/// Labels of engine work.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EngineLabels {
+    /// `ort` or `candle`.
+    pub engine: String,
+}
+
+/// The server's metrics, cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// `hemma_requests_total{method,code}`.
+    pub requests: Family<RequestLabels, Counter>,
+    /// `hemma_request_duration_seconds{method,code}`.
+    pub request_duration: Family<RequestLabels, Histogram>,
+    /// `hemma_queue_depth`: texts waiting for or in the engine.
+    pub queue_depth: Gauge,
+    /// `hemma_queue_rejections_total`: requests refused because the queue was full.
+    pub queue_rejections: Counter,
+    /// `hemma_batch_rows{engine}`.
+    pub batch_rows: Family<EngineLabels, Histogram>,
+    /// `hemma_batch_padded_tokens{engine}`: rows x longest row of each batch.
+    pub batch_padded_tokens: Family<EngineLabels, Histogram>,
+    /// `hemma_inference_duration_seconds{engine}`: engine time of one batch.
+    pub inference_duration: Family<EngineLabels, Histogram>,
+    /// `hemma_embedded_texts_total`.
+    pub embedded_texts: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric under the `hemma_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hemma");
+        let seconds = || Histogram::new(exponential_buckets(0.001, 2.0, 18));
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_duration =
+            Family::<RequestLabels, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
+        let queue_depth = Gauge::default();
+        let queue_rejections = Counter::default();
+        let batch_rows = Family::<EngineLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(1.0, 2.0, 9))) as fn() -> Histogram,
+        );
+        let batch_padded_tokens = Family::<EngineLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(16.0, 2.0, 14))) as fn() -> Histogram,
+        );
+        let inference_duration =
+            Family::<EngineLabels, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
+        let embedded_texts = Counter::default();
+        registry.register(
+            "requests",
+            "Finished requests by method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Request latency by method and status",
+            request_duration.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Texts queued or running in the engine",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "queue_rejections",
+            "Requests refused with RESOURCE_EXHAUSTED because the queue was full",
+            queue_rejections.clone(),
+        );
+        registry.register("batch_rows", "Rows per engine batch", batch_rows.clone());
+        registry.register(
+            "batch_padded_tokens",
+            "Padded tokens (rows x longest) per engine batch",
+            batch_padded_tokens.clone(),
+        );
+        registry.register(
+            "inference_duration_seconds",
+            "Engine time per batch",
+            inference_duration.clone(),
+        );
+        registry.register("embedded_texts", "Texts embedded", embedded_texts.clone());
+        Metrics {
+            registry: Arc::new(registry),
+            requests,
+            request_duration,
+            queue_depth,
+            queue_rejections,
+            batch_rows,
+            batch_padded_tokens,
+            inference_duration,
+            embedded_texts,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn record_request(&self, method: &str, code: &str, seconds: f64) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            code: code.to_owned(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.request_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// Records one engine batch.
+    pub fn record_batch(&self, engine: &str, rows: usize, padded_tokens: usize, seconds: f64) {
+        let labels = EngineLabels {
+            engine: engine.to_owned(),
+        };
+        self.batch_rows.get_or_create(&labels).observe(rows as f64);
+        self.batch_padded_tokens
+            .get_or_create(&labels)
+            .observe(padded_tokens as f64);
+        self.inference_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+        self.embedded_texts.inc_by(rows as u64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

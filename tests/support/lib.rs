@@ -1,0 +1,206 @@
+//! Helpers shared by the end-to-end tests and the benchmarks: fixture paths, the torch reference,
+//! and a real server on a loopback port driven by the real client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use hemma_client::{Client, ClientOptions};
+use hemma_offload::config::{Config, EngineKind, ServeArgs};
+use hemma_offload::server::{Prepared, ServeError};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The committed tiny random-weight DeBERTa-v3 fixture (see its README for the recipe).
+pub fn fixture_dir() -> PathBuf {
+    repo_root().join("tests/fixtures/tiny-deberta")
+}
+
+/// `libonnxruntime.so` for the tests: `$ORT_DYLIB_PATH`, as `scripts/setup-ort.sh` prints it.
+pub fn ort_dylib() -> PathBuf {
+    match std::env::var_os("ORT_DYLIB_PATH") {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "ORT_DYLIB_PATH is not set: run `eval \"$(scripts/setup-ort.sh)\"` (or scripts/test.sh) first"
+        ),
+    }
+}
+
+/// One case of `reference.json`: a text, its token ids and torch's [CLS] vector.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefCase {
+    /// Case name.
+    pub name: String,
+    /// The text.
+    pub text: String,
+    /// Token ids from the Python `tokenizers` library.
+    pub ids: Vec<u32>,
+    /// torch fp32 [CLS] vector of the text alone.
+    pub cls: Vec<f32>,
+}
+
+/// Ids of a text truncated to a smaller max_length.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefTruncation {
+    /// The text.
+    pub text: String,
+    /// The max_length used.
+    pub max_length: usize,
+    /// Token ids.
+    pub ids: Vec<u32>,
+}
+
+/// Texts run as one padded batch in torch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefBatch {
+    /// The texts.
+    pub texts: Vec<String>,
+    /// Their token ids.
+    pub ids: Vec<Vec<u32>>,
+    /// torch [CLS] rows of the padded batch.
+    pub cls: Vec<Vec<f32>>,
+}
+
+/// The fixture's `reference.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reference {
+    /// max_length of `cases`.
+    pub max_length: usize,
+    /// Embedding width.
+    pub dim: usize,
+    /// Single texts.
+    pub cases: Vec<RefCase>,
+    /// Truncation at smaller lengths.
+    pub truncation: Vec<RefTruncation>,
+    /// One padded batch.
+    pub batch: RefBatch,
+}
+
+/// Reads the fixture's reference outputs.
+pub fn reference() -> Reference {
+    let path = fixture_dir().join("reference.json");
+    let text = std::fs::read_to_string(&path).expect("reference.json is committed");
+    serde_json::from_str(&text).expect("reference.json parses")
+}
+
+/// Largest absolute difference between two vectors of equal length.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "vectors differ in length");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Settings for a test server on the fixture: the given engine, 127.0.0.1:0, 1 thread.
+pub fn fixture_args(engine: EngineKind) -> ServeArgs {
+    ServeArgs {
+        listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        model_dir: Some(fixture_dir()),
+        engine: Some(engine),
+        ort_dylib: (engine == EngineKind::Ort).then(ort_dylib),
+        threads: Some(1),
+        ..Default::default()
+    }
+}
+
+/// A server running in this process on a loopback port.
+pub struct TestServer {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// A connected client.
+    pub client: Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), ServeError>>,
+}
+
+impl TestServer {
+    /// Starts a server with `args` and waits until its gRPC health says SERVING.
+    pub async fn start(args: ServeArgs) -> TestServer {
+        Self::start_prepared(Prepared::new(config(args)).expect("fixture server prepares")).await
+    }
+
+    /// Starts an already prepared server (e.g. with a wrapped engine) and waits until it is ready.
+    pub async fn start_prepared(prepared: Prepared) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("bound address");
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(prepared.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        let url = format!("http://{addr}");
+        let client = Client::connect(ClientOptions::new(url.clone()))
+            .await
+            .expect("client connects");
+        wait_serving(&url).await;
+        TestServer {
+            addr,
+            client,
+            shutdown: Some(tx),
+            handle,
+        }
+    }
+
+    /// Base URL of the HTTP routes.
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Asks for a graceful shutdown and returns the serve result once it has stopped.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.await.expect("server task joins")
+    }
+
+    /// Sends the shutdown signal without waiting.
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server to stop (after [`TestServer::signal_shutdown`]).
+    pub async fn join(self) -> Result<(), ServeError> {
+        self.handle.await.expect("server task joins")
+    }
+}
+
+/// Resolves settings as the binary would, without a file or environment.
+pub fn config(args: ServeArgs) -> Config {
+    Config::resolve(args, None, None).expect("test settings are valid")
+}
+
+/// Follows the gRPC health Watch stream until the server reports SERVING.
+async fn wait_serving(url: &str) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
+        .expect("valid url")
+        .connect()
+        .await
+        .expect("health client connects");
+    let mut health = HealthClient::new(channel);
+    let mut stream = health
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health watch starts")
+        .into_inner();
+    while let Some(msg) = stream.next().await {
+        if msg.expect("health stream").status() == ServingStatus::Serving {
+            return;
+        }
+    }
+    panic!("health stream ended before the server was SERVING");
+}
