@@ -467,7 +467,7 @@ def main(argv=None) -> int:
             "  export_deberta.py --source ~/.cache/huggingface/hub --out models/deberta-v3-base\n"
             "  export_deberta.py --source /data/deberta-v3-base --out models/deberta-v3-base\n"
             "  export_deberta.py --random-init --tokenizer tests/fixtures/tiny-deberta/tokenizer.json \\\n"
-            "      --out /work/models/deberta-random-base"
+            "      --out .cache/models/deberta-v3-base-random"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

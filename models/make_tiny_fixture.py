@@ -12,7 +12,7 @@
 3. Writes reference.json (token ids from `tokenizers`, checked against sentencepiece, and
    torch fp32 CLS vectors: per text, and for one padded batch) and README.md.
 
-Run from anywhere:  /work/pyenv/bin/python models/make_tiny_fixture.py
+Run from anywhere:  python models/make_tiny_fixture.py
 """
 from __future__ import annotations
 
@@ -254,7 +254,7 @@ candle and batching against Python without the 700 MB real model. Its outputs me
 ## Regenerate
 
 ```sh
-/work/pyenv/bin/python models/make_tiny_fixture.py \\
+python models/make_tiny_fixture.py \\
     --essays ../shared/data/essays/ellipse_sample.jsonl --out tests/fixtures/tiny-deberta
 ```
 

@@ -250,7 +250,7 @@ fn info_response(
             max_message_bytes: config.limits.max_message_bytes as u64,
         }),
         server_version: env!("CARGO_PKG_VERSION").into(),
-        git_sha: option_env!("HEMMA_GIT_SHA").unwrap_or("unknown").into(),
+        git_sha: env!("HEMMA_GIT_SHA").into(),
     }
 }
 
