@@ -229,14 +229,7 @@ async fn http_routes_and_correlation_ids() {
         .embed(vec!["count me".into()], false)
         .await
         .unwrap();
-    let metrics = http
-        .get(server.http("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for needle in [
         "hemma_requests_total{method=\"/hemma.offload.v1.Offload/Embed\",code=\"Ok\"} 1",
         "hemma_request_duration_seconds_bucket",
@@ -391,16 +384,8 @@ async fn concurrent_requests_share_batches() {
     let b = spawn("second request");
     let c = spawn("third request");
     // ...and, once a metric shows both waiting, run as one batch of two.
-    let http = reqwest::Client::new();
     loop {
-        let m = http
-            .get(server.http("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = server.metrics().await;
         if m.contains("hemma_queue_depth 3") {
             break;
         }
@@ -415,6 +400,69 @@ async fn concurrent_requests_share_batches() {
     gate.go.send(()).unwrap();
     for h in [a, b, c] {
         assert_eq!(h.await.unwrap().unwrap().vectors.nrows(), 1);
+    }
+    server.stop().await.unwrap();
+}
+
+/// Records the shape of every batch the engine runs.
+struct ShapeRecorder {
+    inner: Box<dyn Engine>,
+    shapes: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
+}
+
+impl Engine for ShapeRecorder {
+    fn info(&self) -> EngineInfo {
+        self.inner.info()
+    }
+    fn embed(&mut self, batch: &TokenBatch) -> Result<Array2<f32>, EngineError> {
+        self.shapes.lock().unwrap().push(batch.ids.dim());
+        self.inner.embed(batch)
+    }
+}
+
+#[tokio::test]
+async fn static_shapes_pad_batches_to_buckets_and_keep_the_vectors() {
+    let shapes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = shapes.clone();
+    let args = ServeArgs {
+        shape_rows: Some(vec![4]),
+        shape_seq: Some(vec![32, 128]),
+        ..fixture_args(EngineKind::Ort)
+    };
+    let prepared = Prepared::new(config(args))
+        .unwrap()
+        .map_engine(move |inner| {
+            Box::new(ShapeRecorder {
+                inner,
+                shapes: seen,
+            })
+        });
+    let server = TestServer::start_prepared(prepared).await;
+    let warmed: Vec<(usize, usize)> = shapes.lock().unwrap().clone();
+    assert_eq!(
+        warmed,
+        vec![(4, 32), (4, 128), (4, 512)],
+        "every bucket is warmed at start"
+    );
+    let r = reference();
+    let picked: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| ["plain", "essay_crlf", "long_essay"].contains(&c.name.as_str()))
+        .collect();
+    let texts = picked.iter().map(|c| c.text.clone()).collect();
+    let out = server.client.embed(texts, false).await.unwrap();
+    for (i, case) in picked.iter().enumerate() {
+        let diff = max_abs_diff(out.vectors.row(i).as_slice().unwrap(), &case.cls);
+        assert!(diff <= 1e-4, "case {}: {diff}", case.name);
+    }
+    let ran: Vec<(usize, usize)> = shapes.lock().unwrap()[3..].to_vec();
+    assert!(!ran.is_empty());
+    for shape in ran {
+        assert!(
+            warmed.contains(&shape),
+            "batch shape {shape:?} is not a bucket"
+        );
     }
     server.stop().await.unwrap();
 }

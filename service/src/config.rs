@@ -168,6 +168,12 @@ pub struct ServeArgs {
     /// gRPC message size limit, both directions [default: 67108864].
     #[arg(long, env = "HEMMA_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Static batch row counts, comma-separated; batches are padded up to one [default: none, or 1,4,16 and batch_max_rows with migraphx].
+    #[arg(long, env = "HEMMA_SHAPE_ROWS", value_delimiter = ',')]
+    pub shape_rows: Option<Vec<usize>>,
+    /// Static sequence lengths, comma-separated; max_length is always added [default: none, or 128,256 with migraphx].
+    #[arg(long, env = "HEMMA_SHAPE_SEQ", value_delimiter = ',')]
+    pub shape_seq: Option<Vec<usize>>,
     /// Log format [default: text].
     #[arg(long, env = "HEMMA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -205,6 +211,8 @@ impl ServeArgs {
             max_bytes_per_text: self.max_bytes_per_text.or(lower.max_bytes_per_text),
             max_bytes_per_request: self.max_bytes_per_request.or(lower.max_bytes_per_request),
             max_message_bytes: self.max_message_bytes.or(lower.max_message_bytes),
+            shape_rows: self.shape_rows.or(lower.shape_rows),
+            shape_seq: self.shape_seq.or(lower.shape_seq),
             log_format: self.log_format.or(lower.log_format),
         }
     }
@@ -232,6 +240,15 @@ pub struct BatchConfig {
     pub max_rows: usize,
     /// Texts waiting at most before RESOURCE_EXHAUSTED.
     pub queue_capacity: usize,
+}
+
+/// Static batch shapes (empty lists: dynamic shapes).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShapeConfig {
+    /// Row counts batches are padded up to.
+    pub rows: Vec<usize>,
+    /// Sequence lengths batches are padded up to (max_length is added at start-up).
+    pub seq: Vec<usize>,
 }
 
 /// The engine to load.
@@ -266,6 +283,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Request limits.
     pub limits: RequestLimits,
+    /// Static batch shapes.
+    pub shapes: ShapeConfig,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -367,6 +386,30 @@ impl Config {
                 message: "must be at least 3 ([CLS] text [SEP])".into(),
             });
         }
+        let migraphx = engine.kind == EngineKind::Ort && engine.provider == Provider::Migraphx;
+        let shapes = ShapeConfig {
+            rows: a.shape_rows.unwrap_or_else(|| {
+                if migraphx {
+                    let mut rows: Vec<usize> = [1, 4, 16]
+                        .into_iter()
+                        .filter(|&r| r < batch.max_rows)
+                        .collect();
+                    rows.push(batch.max_rows);
+                    rows
+                } else {
+                    Vec::new()
+                }
+            }),
+            seq: a
+                .shape_seq
+                .unwrap_or_else(|| if migraphx { vec![128, 256] } else { Vec::new() }),
+        };
+        if shapes.rows.contains(&0) || shapes.seq.contains(&0) {
+            return Err(ConfigError::Invalid {
+                field: "shape_rows",
+                message: "static shapes must be at least 1 (rows and sequence lengths)".into(),
+            });
+        }
         Ok(Config {
             listen: a
                 .listen
@@ -376,6 +419,7 @@ impl Config {
             engine,
             batch,
             limits,
+            shapes,
             log_format: a.log_format.unwrap_or(LogFormat::Text),
         })
     }
@@ -427,6 +471,19 @@ mod tests {
         };
         let err = Config::resolve(args, None, None).unwrap_err();
         assert!(err.to_string().contains("candle"), "{err}");
+    }
+
+    #[test]
+    fn migraphx_gets_static_shapes_and_cpu_does_not() {
+        let cpu = Config::resolve(with_model(), None, None).unwrap();
+        assert!(cpu.shapes.rows.is_empty() && cpu.shapes.seq.is_empty());
+        let args = ServeArgs {
+            provider: Some(Provider::Migraphx),
+            ..with_model()
+        };
+        let gpu = Config::resolve(args, None, None).unwrap();
+        assert_eq!(gpu.shapes.rows, vec![1, 4, 16, 32]);
+        assert_eq!(gpu.shapes.seq, vec![128, 256]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::api::{Loaded, Readiness};
 use crate::config::{Config, EngineKind, Precision};
 use crate::embed::plan::Budget;
 use crate::embed::queue::{Embedder, QueueConfig};
+use crate::embed::shapes::ShapeBuckets;
 use crate::embed::tokenize::{TextTokenizer, TokenizeError};
 use crate::embed::{Engine, EngineError};
 use crate::fingerprint::{self, EmbeddingIdentity, FingerprintInputs};
@@ -173,12 +174,22 @@ impl Prepared {
                 .await
         });
 
+        let mut seq = config.shapes.seq.clone();
+        seq.retain(|&s| s < identity.max_length);
+        if !config.shapes.seq.is_empty() || !config.shapes.rows.is_empty() {
+            seq.push(identity.max_length);
+        }
+        let shapes = ShapeBuckets::new(config.shapes.rows.clone(), seq);
         let queue = QueueConfig {
             budget: Budget {
                 max_tokens: config.batch.max_tokens,
-                max_rows: config.batch.max_rows,
+                // A batch must fit the largest static row count.
+                max_rows: shapes
+                    .max_rows()
+                    .map_or(config.batch.max_rows, |r| r.min(config.batch.max_rows)),
             },
             capacity: config.batch.queue_capacity,
+            shapes,
         };
         let engine_name = config.engine.kind.name();
         let load_result = Embedder::start(loader, tokenizer, queue, metrics).await;

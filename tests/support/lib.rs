@@ -154,6 +154,13 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let url = self.http("/metrics");
+        let resp = reqwest::get(&url).await.expect("GET /metrics");
+        resp.text().await.expect("metrics body")
+    }
+
     /// Asks for a graceful shutdown and returns the serve result once it has stopped.
     pub async fn stop(mut self) -> Result<(), ServeError> {
         if let Some(tx) = self.shutdown.take() {

@@ -7,6 +7,7 @@
 pub mod plan;
 pub mod pooling;
 pub mod queue;
+pub mod shapes;
 pub mod tokenize;
 
 #[cfg(feature = "candle")]
@@ -29,8 +30,16 @@ impl TokenBatch {
     /// Pads `rows` to their longest and builds the attention mask.
     pub fn pad(rows: &[&[u32]]) -> TokenBatch {
         let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut ids = Array2::<i64>::zeros((rows.len(), longest));
-        let mut mask = Array2::<i64>::zeros((rows.len(), longest));
+        Self::pad_to(rows, (rows.len(), longest))
+    }
+
+    /// Pads `rows` into a `shape` = (rows, length) batch; extra rows are all padding (mask 0).
+    ///
+    /// `shape` must hold every row: at least `rows.len()` rows and the longest row's length.
+    pub fn pad_to(rows: &[&[u32]], shape: (usize, usize)) -> TokenBatch {
+        debug_assert!(shape.0 >= rows.len() && rows.iter().all(|r| r.len() <= shape.1));
+        let mut ids = Array2::<i64>::zeros(shape);
+        let mut mask = Array2::<i64>::zeros(shape);
         for (i, row) in rows.iter().enumerate() {
             for (j, id) in row.iter().enumerate() {
                 ids[[i, j]] = i64::from(*id);
@@ -96,5 +105,12 @@ mod tests {
         assert_eq!(b.ids.row(1).to_vec(), vec![1, 2, 0]);
         assert_eq!(b.mask.row(1).to_vec(), vec![1, 1, 0]);
         assert_eq!(b.padded_tokens(), 6);
+    }
+
+    #[test]
+    fn pad_to_adds_masked_rows_and_columns() {
+        let b = TokenBatch::pad_to(&[&[1, 2]], (2, 4));
+        assert_eq!(b.ids.row(0).to_vec(), vec![1, 2, 0, 0]);
+        assert_eq!(b.mask.row(1).to_vec(), vec![0, 0, 0, 0]);
     }
 }

@@ -15,6 +15,7 @@ use ndarray::Array2;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::plan::{self, Budget};
+use super::shapes::ShapeBuckets;
 use super::tokenize::{TextTokenizer, TokenizeError};
 use super::{Engine, EngineError, EngineInfo, TokenBatch};
 use crate::telemetry::metrics::Metrics;
@@ -57,12 +58,14 @@ pub struct Embedding {
 }
 
 /// Queue and batch limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueueConfig {
     /// Budget of one batch.
     pub budget: Budget,
     /// Texts waiting at most.
     pub capacity: usize,
+    /// Static shapes batches are padded to (dynamic: none).
+    pub shapes: ShapeBuckets,
 }
 
 /// One sequence waiting for the engine.
@@ -142,9 +145,10 @@ impl Embedder {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (batch_tx, batch_rx) = mpsc::channel::<Job>(1);
         let engine_metrics = metrics.clone();
+        let shapes = config.shapes.clone();
         std::thread::Builder::new()
             .name("hemma-engine".into())
-            .spawn(move || engine_thread(load, warmup, ready_tx, batch_rx, engine_metrics))
+            .spawn(move || engine_thread(load, warmup, shapes, ready_tx, batch_rx, engine_metrics))
             .map_err(|e| EngineError::Load(format!("cannot start the engine thread: {e}")))?;
         let info = ready_rx
             .await
@@ -274,10 +278,12 @@ async fn batcher(mut rx: mpsc::Receiver<Pending>, engine: mpsc::Sender<Job>, bud
     }
 }
 
-/// Loads the engine, warms it up, then runs batches until the queue closes.
+/// Loads the engine, warms it up (every static shape, if any), then runs batches until the
+/// queue closes.
 fn engine_thread<F>(
     load: F,
     warmup: Vec<u32>,
+    shapes: ShapeBuckets,
     ready: oneshot::Sender<Result<EngineInfo, EngineError>>,
     mut jobs: mpsc::Receiver<Job>,
     metrics: Metrics,
@@ -293,9 +299,19 @@ fn engine_thread<F>(
         }
     };
     let info = engine.info();
-    if let Err(e) = engine.embed(&TokenBatch::pad(&[&warmup])) {
-        let _ = ready.send(Err(EngineError::Load(format!("warm-up batch failed: {e}"))));
-        return;
+    let mut warmups = shapes.all_shapes();
+    if warmups.is_empty() {
+        warmups.push((1, warmup.len()));
+    }
+    for shape in warmups {
+        let mut ids = warmup.clone();
+        ids.truncate(shape.1);
+        if let Err(e) = engine.embed(&TokenBatch::pad_to(&[&ids], shape)) {
+            let _ = ready.send(Err(EngineError::Load(format!(
+                "warm-up batch of shape {shape:?} failed: {e}"
+            ))));
+            return;
+        }
     }
     tracing::info!(
         engine = %info.engine,
@@ -318,7 +334,8 @@ fn engine_thread<F>(
             continue;
         }
         let rows: Vec<&[u32]> = batch.iter().map(|p| p.ids.as_slice()).collect();
-        let tokens = TokenBatch::pad(&rows);
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let tokens = TokenBatch::pad_to(&rows, shapes.shape_for(rows.len(), longest));
         let span = tracing::info_span!(parent: &batch[0].span, "batch", rows = tokens.rows(), padded_tokens = tokens.padded_tokens());
         let start = Instant::now();
         let result = span.in_scope(|| engine.embed(&tokens));
@@ -386,6 +403,7 @@ pub(crate) mod tests {
                 max_rows: 8,
             },
             capacity,
+            shapes: ShapeBuckets::dynamic(),
         };
         let e = Embedder::start(
             move || Ok(Box::new(FakeEngine { batches: seen }) as Box<dyn Engine>),
