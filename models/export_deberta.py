@@ -297,9 +297,47 @@ def export_onnx(model, path: Path) -> None:
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
             do_constant_folding=True,
         )
+    narrow_gather_indices(path)
     import onnx
 
     onnx.checker.check_model(str(path))
+
+
+def narrow_gather_indices(path: Path) -> int:
+    """Casts the relative-position index of each DeBERTa attention gather to int32 before it is
+    expanded to [batch*heads, seq, seq].
+
+    torch.gather takes a broadcast *view* of that index; ONNX Runtime materialises the Expand,
+    about 100 MB of int64 per layer and gather at 8 x 512. int32 halves that traffic: +7% essays/s
+    on CPU at 512 tokens (python ORT, 2 threads), bit-identical outputs. Positions are < 2^31.
+    Returns how many gathers were changed.
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    expands = []
+    for node in graph.node:
+        if node.op_type != "GatherElements":
+            continue
+        expand = producers.get(node.input[1])
+        if expand is not None and expand.op_type == "Expand" and expand not in expands:
+            expands.append(expand)
+    for expand in expands:
+        narrowed = expand.name + "_index_i32"
+        cast = helper.make_node("Cast", [expand.input[0]], [narrowed], to=TensorProto.INT32,
+                                name=expand.name + "_cast_i32")
+        expand.input[0] = narrowed
+        graph.node.insert(list(graph.node).index(expand), cast)
+    changed = {e.output[0] for e in expands}
+    kept = [v for v in graph.value_info if v.name not in changed]  # their dtype is now int32
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+    onnx.save(model, str(path))
+    log(f"narrowed {len(expands)} attention gather indices to int32")
+    return len(expands)
 
 
 def convert_fp16(src: Path, dst: Path) -> None:

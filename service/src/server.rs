@@ -143,13 +143,19 @@ impl Prepared {
         let offload = OffloadServer::new(OffloadApi::new(ready_rx.clone(), config.limits))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit);
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(hemma_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| ServeError::Reflection(e.to_string()))?;
+        // Both reflection versions: grpcurl and older tools ask for v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(hemma_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_err =
+            |e: tonic_reflection::server::Error| ServeError::Reflection(e.to_string());
+        let reflection_v1 = reflection().build_v1().map_err(reflection_err)?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_err)?;
         let grpc = tonic::service::Routes::new(health_service)
-            .add_service(reflection)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
             .add_service(offload)
             .into_axum_router();
         let app = crate::api::http::routes(ready_rx, metrics.clone())

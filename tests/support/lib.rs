@@ -154,6 +154,11 @@ impl TestServer {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A raw gRPC channel to the server, for generated clients the library does not wrap.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        channel(&self.http("")).await
+    }
+
     /// The `/metrics` page.
     pub async fn metrics(&self) -> String {
         let url = self.http("/metrics");
@@ -187,16 +192,19 @@ pub fn config(args: ServeArgs) -> Config {
     Config::resolve(args, None, None).expect("test settings are valid")
 }
 
+async fn channel(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url.to_owned())
+        .expect("valid url")
+        .connect()
+        .await
+        .expect("gRPC channel connects")
+}
+
 /// Follows the gRPC health Watch stream until the server reports SERVING.
 async fn wait_serving(url: &str) {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .expect("valid url")
-        .connect()
-        .await
-        .expect("health client connects");
-    let mut health = HealthClient::new(channel);
+    let mut health = HealthClient::new(channel(url).await);
     let mut stream = health
         .watch(HealthCheckRequest {
             service: String::new(),
