@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! benches/run.sh                          # builds the random-init base model once, then runs this
-//! cargo bench --bench embed_throughput -- --model-dir DIR [--essays 16] [--batch-size 8]
+//! cargo bench --bench embed_throughput -- --model-dir DIR [--essays 24] [--batch-size 8]
 //!     [--threads 2] [--python python3] [--skip-candle]
 //! ```
 //! Prints essays/s per engine, ORT/torch and candle/torch ratios, and the CLS max abs difference
@@ -38,7 +38,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         model_dir: root.join(".cache/models/deberta-v3-base-random"),
         essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
-        essays: 16,
+        essays: 24,
         batch_size: 8,
         threads: 2,
         python: std::env::var("HEMMA_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()),

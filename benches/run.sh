@@ -3,7 +3,7 @@
 # same threads. Builds a random-init DeBERTa-v3-base (real architecture and size) once, because the
 # real weights need the Hugging Face Hub; throughput does not depend on the weight values.
 #
-#   benches/run.sh [--essays 16] [--batch-size 8] [--threads 2] [--skip-candle]
+#   benches/run.sh [--essays 24] [--batch-size 8] [--threads 2] [--skip-candle]
 #
 # Python (torch, transformers 4.x, ...): HEMMA_BENCH_PYTHON, else .cache/bench-venv (created from
 # models/requirements.txt on first use; torch is a large download).
