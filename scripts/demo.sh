@@ -5,7 +5,8 @@
 #   scripts/demo.sh [INPUT.jsonl|.csv] [OUT.npy]      (defaults: examples/essays.jsonl out/embeddings.npy)
 #
 # MODEL_DIR=... uses another model folder (e.g. an export of microsoft/deberta-v3-base);
-# HEMMA_ENGINE=candle runs the pure-Rust engine instead of ONNX Runtime.
+# HEMMA_ENGINE=candle runs the pure-Rust engine instead of ONNX Runtime; HEMMA_DEMO_PORT picks
+# another port than 9000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 input=${1:-examples/essays.jsonl}

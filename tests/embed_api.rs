@@ -497,3 +497,58 @@ async fn reflection_lists_the_services_for_grpcurl() {
     }
     server.stop().await.unwrap();
 }
+
+/// Holds the warm-up batch (the last step of loading) until released.
+struct SlowLoad {
+    inner: Box<dyn Engine>,
+    release: Option<std_mpsc::Receiver<()>>,
+}
+
+impl Engine for SlowLoad {
+    fn info(&self) -> EngineInfo {
+        self.inner.info()
+    }
+    fn embed(&mut self, batch: &TokenBatch) -> Result<Array2<f32>, EngineError> {
+        if let Some(release) = self.release.take() {
+            let _ = release.recv();
+        }
+        self.inner.embed(batch)
+    }
+}
+
+#[tokio::test]
+async fn readyz_says_loading_and_shutdown_does_not_wait_for_the_load() {
+    let (release_tx, release_rx) = std_mpsc::channel();
+    let prepared = Prepared::new(config(fixture_args(EngineKind::Ort)))
+        .unwrap()
+        .map_engine(move |inner| {
+            Box::new(SlowLoad {
+                inner,
+                release: Some(release_rx),
+            })
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(prepared.serve(listener, async move {
+        let _ = stop_rx.await;
+    }));
+    let ready = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("loading"));
+    let healthz = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(
+        healthz.status(),
+        200,
+        "the process is up while the model loads"
+    );
+    stop_tx.send(()).unwrap();
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), serving).await;
+    let _ = release_tx.send(()); // let the engine thread finish
+    stopped
+        .expect("shutdown does not wait for the load")
+        .unwrap()
+        .unwrap();
+}

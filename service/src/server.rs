@@ -198,7 +198,18 @@ impl Prepared {
             shapes,
         };
         let engine_name = config.engine.kind.name();
-        let load_result = Embedder::start(loader, tokenizer, queue, metrics).await;
+        let mut server = server;
+        let load = Embedder::start(loader, tokenizer, queue, metrics);
+        // A shutdown during a long load (MIGraphX compiles) stops at once rather than after it.
+        let load_result = tokio::select! {
+            result = load => result,
+            served = &mut server => {
+                tracing::info!("stopped before the engine finished loading");
+                return served
+                    .map_err(|e| ServeError::Io(std::io::Error::other(e)))?
+                    .map_err(ServeError::Io);
+            }
+        };
         let load_error = match load_result {
             Ok(embedder) => {
                 let info = info_response(&config, &model, &identity, &embedder);
