@@ -180,12 +180,11 @@ impl Prepared {
                 .await
         });
 
-        let mut seq = config.shapes.seq.clone();
-        seq.retain(|&s| s < identity.max_length);
-        if !config.shapes.seq.is_empty() || !config.shapes.rows.is_empty() {
-            seq.push(identity.max_length);
-        }
-        let shapes = ShapeBuckets::new(config.shapes.rows.clone(), seq);
+        let shapes = ShapeBuckets::new(
+            config.shapes.rows.clone(),
+            config.shapes.seq.clone(),
+            identity.max_length,
+        );
         let queue = QueueConfig {
             budget: Budget {
                 max_tokens: config.batch.max_tokens,

@@ -18,10 +18,17 @@ impl ShapeBuckets {
         Self::default()
     }
 
-    /// Buckets of row counts and sequence lengths (sorted and de-duplicated here).
-    pub fn new(mut rows: Vec<usize>, mut seq: Vec<usize>) -> Self {
+    /// Buckets of row counts and sequence lengths, for texts of at most `max_length` tokens.
+    ///
+    /// When anything is bucketed, the sequence buckets are capped at `max_length` and always
+    /// include it, so every batch fits a bucket. Lists are sorted and de-duplicated here.
+    pub fn new(mut rows: Vec<usize>, mut seq: Vec<usize>, max_length: usize) -> Self {
         rows.sort_unstable();
         rows.dedup();
+        if !rows.is_empty() || !seq.is_empty() {
+            seq.retain(|&s| s < max_length);
+            seq.push(max_length);
+        }
         seq.sort_unstable();
         seq.dedup();
         ShapeBuckets { rows, seq }
@@ -35,11 +42,6 @@ impl ShapeBuckets {
     /// The largest row bucket, if rows are bucketed.
     pub fn max_rows(&self) -> Option<usize> {
         self.rows.last().copied()
-    }
-
-    /// The largest sequence bucket, if lengths are bucketed.
-    pub fn max_seq(&self) -> Option<usize> {
-        self.seq.last().copied()
     }
 
     /// The shape a batch of `rows` x `longest` runs as.
@@ -76,17 +78,24 @@ mod tests {
 
     #[test]
     fn pads_up_to_the_smallest_bucket_that_holds_the_batch() {
-        let b = ShapeBuckets::new(vec![8, 1, 4], vec![512, 128, 256]);
+        let b = ShapeBuckets::new(vec![8, 1, 4], vec![1024, 128, 256], 512);
         assert_eq!(b.shape_for(1, 20), (1, 128));
         assert_eq!(b.shape_for(3, 130), (4, 256));
         assert_eq!(b.shape_for(8, 512), (8, 512));
-        assert_eq!(b.all_shapes().len(), 9);
-        assert_eq!((b.max_rows(), b.max_seq()), (Some(8), Some(512)));
+        assert_eq!(b.all_shapes().len(), 9, "1024 is capped to max_length 512");
+        assert_eq!(b.max_rows(), Some(8));
+    }
+
+    #[test]
+    fn bucketed_rows_alone_still_cover_max_length() {
+        let b = ShapeBuckets::new(vec![4], vec![], 64);
+        assert_eq!(b.all_shapes(), vec![(4, 64)]);
     }
 
     #[test]
     fn dynamic_keeps_the_batch_shape() {
-        let b = ShapeBuckets::dynamic();
+        let b = ShapeBuckets::new(vec![], vec![], 512);
+        assert_eq!(b, ShapeBuckets::dynamic());
         assert_eq!(b.shape_for(3, 77), (3, 77));
         assert!(b.all_shapes().is_empty());
     }
