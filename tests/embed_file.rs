@@ -53,7 +53,7 @@ async fn example_essays_become_an_npy_matrix_in_input_order() {
     assert_eq!(ids["ids"][0], "ex-001");
     assert_eq!(ids["ids"][5], "ex-006");
     assert_eq!(ids["fingerprint"], report.fingerprint.as_str());
-    // The CSV copy of the same essays gives the same matrix.
+    // The CSV copy of the examples reads as the same essays.
     let csv = read_essays(&repo_root().join("examples/essays.csv"), &columns()).unwrap();
     assert_eq!(csv, essays);
     server.stop().await.unwrap();
