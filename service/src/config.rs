@@ -72,6 +72,16 @@ pub enum Precision {
     Fp16,
 }
 
+/// Which HTTP API the LanguageTool upstreams speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavour {
+    /// LanguageTool's own `/v2/check` (form-encoded).
+    Languagetool,
+    /// The Hemma JSON wrapper's `/v1/check`.
+    Wrapper,
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -177,6 +187,56 @@ pub struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "HEMMA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// LanguageTool base URLs, comma-separated (one per instance); unset: no LanguageTool.
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_URL", value_delimiter = ',')]
+    pub languagetool_url: Option<Vec<String>>,
+    /// API of the LanguageTool upstreams [default: languagetool].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_FLAVOUR", value_enum)]
+    pub languagetool_flavour: Option<Flavour>,
+    /// Language code of checks [default: en-US].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_LANGUAGE")]
+    pub languagetool_language: Option<String>,
+    /// LanguageTool level, `default` or `picky` [default: default].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_LEVEL")]
+    pub languagetool_level: Option<String>,
+    /// Rule ids to enable, comma-separated.
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_ENABLED_RULES", value_delimiter = ',')]
+    pub languagetool_enabled_rules: Option<Vec<String>>,
+    /// Rule ids to disable, comma-separated.
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_DISABLED_RULES", value_delimiter = ',')]
+    pub languagetool_disabled_rules: Option<Vec<String>>,
+    /// Category ids to enable, comma-separated.
+    #[arg(
+        long,
+        env = "HEMMA_LANGUAGETOOL_ENABLED_CATEGORIES",
+        value_delimiter = ','
+    )]
+    pub languagetool_enabled_categories: Option<Vec<String>>,
+    /// Category ids to disable, comma-separated.
+    #[arg(
+        long,
+        env = "HEMMA_LANGUAGETOOL_DISABLED_CATEGORIES",
+        value_delimiter = ','
+    )]
+    pub languagetool_disabled_categories: Option<Vec<String>>,
+    /// Run only the enabled rules and categories [default: false].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_ENABLED_ONLY", num_args = 0..=1, default_missing_value = "true")]
+    pub languagetool_enabled_only: Option<bool>,
+    /// LanguageTool checks in flight across all instances at most [default: 4 per instance].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_MAX_IN_FLIGHT")]
+    pub languagetool_max_in_flight: Option<usize>,
+    /// Seconds to wait for one LanguageTool answer [default: 60].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_TIMEOUT_SECS")]
+    pub languagetool_timeout_secs: Option<f64>,
+    /// Seconds between probes of a healthy instance [default: 5].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_PROBE_SECS")]
+    pub languagetool_probe_secs: Option<f64>,
+    /// Memory budget of the check-result cache in bytes; 0 disables it [default: 268435456].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_CACHE_BYTES")]
+    pub languagetool_cache_bytes: Option<usize>,
+    /// Folder for a disk cache of check results that survives restarts [default: none].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_CACHE_DIR")]
+    pub languagetool_cache_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -214,6 +274,38 @@ impl ServeArgs {
             shape_rows: self.shape_rows.or(lower.shape_rows),
             shape_seq: self.shape_seq.or(lower.shape_seq),
             log_format: self.log_format.or(lower.log_format),
+            languagetool_url: self.languagetool_url.or(lower.languagetool_url),
+            languagetool_flavour: self.languagetool_flavour.or(lower.languagetool_flavour),
+            languagetool_language: self.languagetool_language.or(lower.languagetool_language),
+            languagetool_level: self.languagetool_level.or(lower.languagetool_level),
+            languagetool_enabled_rules: self
+                .languagetool_enabled_rules
+                .or(lower.languagetool_enabled_rules),
+            languagetool_disabled_rules: self
+                .languagetool_disabled_rules
+                .or(lower.languagetool_disabled_rules),
+            languagetool_enabled_categories: self
+                .languagetool_enabled_categories
+                .or(lower.languagetool_enabled_categories),
+            languagetool_disabled_categories: self
+                .languagetool_disabled_categories
+                .or(lower.languagetool_disabled_categories),
+            languagetool_enabled_only: self
+                .languagetool_enabled_only
+                .or(lower.languagetool_enabled_only),
+            languagetool_max_in_flight: self
+                .languagetool_max_in_flight
+                .or(lower.languagetool_max_in_flight),
+            languagetool_timeout_secs: self
+                .languagetool_timeout_secs
+                .or(lower.languagetool_timeout_secs),
+            languagetool_probe_secs: self
+                .languagetool_probe_secs
+                .or(lower.languagetool_probe_secs),
+            languagetool_cache_bytes: self
+                .languagetool_cache_bytes
+                .or(lower.languagetool_cache_bytes),
+            languagetool_cache_dir: self.languagetool_cache_dir.or(lower.languagetool_cache_dir),
         }
     }
 }
@@ -268,6 +360,24 @@ pub struct EngineConfig {
     pub threads: usize,
 }
 
+/// The LanguageTool upstreams and how to use them.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageToolConfig {
+    /// Base URLs, one per instance.
+    pub urls: Vec<String>,
+    /// Their API.
+    pub flavour: Flavour,
+    /// Options of every check unless a request gives its own.
+    pub options: crate::grammar::CheckOptions,
+    /// Pool behaviour.
+    #[serde(skip)]
+    pub pool: crate::grammar::pool::PoolConfig,
+    /// Memory budget of the result cache.
+    pub cache_bytes: usize,
+    /// Disk cache folder.
+    pub cache_dir: Option<PathBuf>,
+}
+
 /// The validated server configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -287,6 +397,8 @@ pub struct Config {
     pub shapes: ShapeConfig,
     /// Log format.
     pub log_format: LogFormat,
+    /// LanguageTool, when configured.
+    pub languagetool: Option<LanguageToolConfig>,
 }
 
 fn positive(field: &'static str, value: usize) -> Result<usize, ConfigError> {
@@ -312,6 +424,7 @@ impl Config {
             Some(file) => args.or(file),
             None => args,
         };
+        let languagetool = languagetool(&a)?;
         let model_dir = a.model_dir.ok_or(ConfigError::Invalid {
             field: "model_dir",
             message: "no model folder given: pass --model-dir DIR (or HEMMA_MODEL_DIR)".into(),
@@ -421,8 +534,87 @@ impl Config {
             limits,
             shapes,
             log_format: a.log_format.unwrap_or(LogFormat::Text),
+            languagetool,
         })
     }
+}
+
+fn seconds(field: &'static str, value: f64) -> Result<std::time::Duration, ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
+        return Err(ConfigError::Invalid {
+            field,
+            message: format!("{value} must be a number of seconds above 0 and below a day"),
+        });
+    }
+    Ok(std::time::Duration::from_secs_f64(value))
+}
+
+/// The LanguageTool settings, or None when no URL is given (the other settings are then ignored).
+fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError> {
+    let Some(urls) = a.languagetool_url.clone() else {
+        return Ok(None);
+    };
+    let urls: Vec<String> = urls
+        .into_iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    for url in &urls {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.parse::<http::Uri>().is_ok();
+        if !ok {
+            return Err(ConfigError::Invalid {
+                field: "languagetool_url",
+                message: format!("{url:?} is not an http:// or https:// URL"),
+            });
+        }
+    }
+    let defaults = crate::grammar::CheckOptions::default();
+    let options = crate::grammar::CheckOptions {
+        language: a.languagetool_language.clone().unwrap_or(defaults.language),
+        level: a.languagetool_level.clone().unwrap_or(defaults.level),
+        enabled_rules: a.languagetool_enabled_rules.clone().unwrap_or_default(),
+        disabled_rules: a.languagetool_disabled_rules.clone().unwrap_or_default(),
+        enabled_categories: a
+            .languagetool_enabled_categories
+            .clone()
+            .unwrap_or_default(),
+        disabled_categories: a
+            .languagetool_disabled_categories
+            .clone()
+            .unwrap_or_default(),
+        enabled_only: a.languagetool_enabled_only.unwrap_or(false),
+    };
+    options.validate().map_err(|e| ConfigError::Invalid {
+        field: "languagetool_*",
+        message: e.to_string(),
+    })?;
+    let pool = crate::grammar::pool::PoolConfig {
+        timeout: seconds(
+            "languagetool_timeout_secs",
+            a.languagetool_timeout_secs.unwrap_or(60.0),
+        )?,
+        max_in_flight: positive(
+            "languagetool_max_in_flight",
+            a.languagetool_max_in_flight.unwrap_or(4 * urls.len()),
+        )?,
+        probe_interval: seconds(
+            "languagetool_probe_secs",
+            a.languagetool_probe_secs.unwrap_or(5.0),
+        )?,
+        ..Default::default()
+    };
+    Ok(Some(LanguageToolConfig {
+        urls,
+        flavour: a.languagetool_flavour.unwrap_or(Flavour::Languagetool),
+        options,
+        pool,
+        cache_bytes: a.languagetool_cache_bytes.unwrap_or(256 << 20),
+        cache_dir: a.languagetool_cache_dir.clone(),
+    }))
 }
 
 #[cfg(test)]
@@ -484,6 +676,56 @@ mod tests {
         let gpu = Config::resolve(args, None, None).unwrap();
         assert_eq!(gpu.shapes.rows, vec![1, 4, 16, 32]);
         assert_eq!(gpu.shapes.seq, vec![128, 256]);
+    }
+
+    #[test]
+    fn languagetool_is_off_without_a_url_and_validated_with_one() {
+        assert!(
+            Config::resolve(with_model(), None, None)
+                .unwrap()
+                .languagetool
+                .is_none()
+        );
+        let args = ServeArgs {
+            languagetool_url: Some(vec![
+                "http://127.0.0.1:8081".into(),
+                "http://127.0.0.1:8082/".into(),
+            ]),
+            ..with_model()
+        };
+        let lt = Config::resolve(args, None, None)
+            .unwrap()
+            .languagetool
+            .unwrap();
+        assert_eq!(lt.urls.len(), 2);
+        assert_eq!(lt.options.language, "en-US");
+        assert_eq!(lt.pool.max_in_flight, 8);
+        assert_eq!(lt.flavour, Flavour::Languagetool);
+        let bad = |f: fn(&mut ServeArgs)| {
+            let mut a = ServeArgs {
+                languagetool_url: Some(vec!["http://127.0.0.1:8081".into()]),
+                ..with_model()
+            };
+            f(&mut a);
+            Config::resolve(a, None, None).unwrap_err().to_string()
+        };
+        assert!(bad(|a| a.languagetool_url = Some(vec!["localhost:8081".into()])).contains("URL"));
+        assert!(bad(|a| a.languagetool_level = Some("strict".into())).contains("level"));
+        assert!(bad(|a| a.languagetool_timeout_secs = Some(0.0)).contains("timeout"));
+    }
+
+    #[test]
+    fn languagetool_settings_come_from_the_file_too() {
+        let file: ServeArgs = toml::from_str(
+            "languagetool_url = [\"http://127.0.0.1:8081\"]\nlanguagetool_flavour = \"wrapper\"\nlanguagetool_disabled_rules = [\"WHITESPACE_RULE\"]",
+        )
+        .unwrap();
+        let lt = Config::resolve(with_model(), Some(file), None)
+            .unwrap()
+            .languagetool
+            .unwrap();
+        assert_eq!(lt.flavour, Flavour::Wrapper);
+        assert_eq!(lt.options.disabled_rules, vec!["WHITESPACE_RULE"]);
     }
 
     #[test]

@@ -21,6 +21,15 @@ pub struct EmbeddingIdentity {
     pub precision: String,
 }
 
+/// What the LanguageTool-derived features depend on.
+#[derive(Debug, Clone, Serialize)]
+pub struct LanguageToolIdentity {
+    /// The version the upstream reports.
+    pub version: String,
+    /// Language, level and rule/category selections.
+    pub options: crate::grammar::CheckOptions,
+}
+
 /// Everything the fingerprint covers.
 #[derive(Debug, Clone, Serialize)]
 pub struct FingerprintInputs {
@@ -28,6 +37,9 @@ pub struct FingerprintInputs {
     pub schema_version: u32,
     /// The embedding model.
     pub embedding: EmbeddingIdentity,
+    /// LanguageTool, when configured (absent: the field is left out of the hash input).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub languagetool: Option<LanguageToolIdentity>,
     /// Feature names in order.
     pub feature_names: Vec<String>,
 }
@@ -59,6 +71,7 @@ mod tests {
                 pooling: "cls".into(),
                 precision: "fp32".into(),
             },
+            languagetool: None,
             feature_names: embedding_feature_names(2),
         }
     }
@@ -74,6 +87,20 @@ mod tests {
         let mut changed = inputs();
         changed.embedding.precision = "fp16".into();
         assert_ne!(base, fingerprint(&changed));
+        let with_lt = |version: &str, level: &str| {
+            let mut c = inputs();
+            c.languagetool = Some(LanguageToolIdentity {
+                version: version.into(),
+                options: crate::grammar::CheckOptions {
+                    level: level.into(),
+                    ..Default::default()
+                },
+            });
+            fingerprint(&c)
+        };
+        assert_ne!(base, with_lt("6.7", "default"));
+        assert_ne!(with_lt("6.7", "default"), with_lt("6.8", "default"));
+        assert_ne!(with_lt("6.7", "default"), with_lt("6.7", "picky"));
     }
 
     #[test]

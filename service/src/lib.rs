@@ -19,6 +19,7 @@ pub mod api;
 pub mod config;
 pub mod embed;
 pub mod fingerprint;
+pub mod grammar;
 pub mod model;
 pub mod server;
 pub mod telemetry;

@@ -12,13 +12,17 @@ use tonic_health::ServingStatus;
 
 use crate::api::offload::OffloadApi;
 use crate::api::{Loaded, Readiness};
-use crate::config::{Config, EngineKind, Precision};
+use crate::config::{Config, EngineKind, Flavour, LanguageToolConfig, Precision};
 use crate::embed::plan::Budget;
 use crate::embed::queue::{Embedder, QueueConfig};
 use crate::embed::shapes::ShapeBuckets;
 use crate::embed::tokenize::{TextTokenizer, TokenizeError};
 use crate::embed::{Engine, EngineError};
-use crate::fingerprint::{self, EmbeddingIdentity, FingerprintInputs};
+use crate::fingerprint::{self, EmbeddingIdentity, FingerprintInputs, LanguageToolIdentity};
+use crate::grammar::Grammar;
+use crate::grammar::cache::Cache;
+use crate::grammar::pool::Pool;
+use crate::grammar::upstream::{self, Upstream};
 use crate::model::{ModelDir, ModelDirError, VerifiedFile};
 use crate::telemetry::{correlation, metrics::Metrics};
 
@@ -48,6 +52,9 @@ pub enum ServeError {
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// LanguageTool is configured but cannot be used (e.g. it rejects the configured language).
+    #[error("LanguageTool cannot be used: {0}")]
+    LanguageTool(String),
     /// gRPC reflection could not be set up.
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
@@ -132,6 +139,10 @@ impl Prepared {
             loader,
         } = self;
         let metrics = Metrics::new();
+        let grammar = config
+            .languagetool
+            .as_ref()
+            .map(|lt| Arc::new(start_grammar(lt, metrics.clone())));
         let (ready_tx, ready_rx) = watch::channel(Readiness::Loading);
         let (health, health_service) = tonic_health::server::health_reporter();
         health
@@ -158,7 +169,7 @@ impl Prepared {
             .add_service(reflection_v1alpha)
             .add_service(offload)
             .into_axum_router();
-        let app = crate::api::http::routes(ready_rx, metrics.clone())
+        let app = crate::api::http::routes(ready_rx, grammar.clone(), metrics.clone())
             .merge(grpc)
             .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
@@ -209,22 +220,56 @@ impl Prepared {
                     .map_err(ServeError::Io);
             }
         };
-        let load_error = match load_result {
-            Ok(embedder) => {
-                let info = info_response(&config, &model, &identity, &embedder);
+        // The model is in; LanguageTool (probed in the background since start) must answer too.
+        let loaded = match load_result {
+            Ok(embedder) => match &grammar {
+                None => Ok((embedder, None)),
+                Some(g) => {
+                    let wait = g.wait_ready();
+                    tokio::select! {
+                        version = wait => match version {
+                            Ok(version) => Ok((embedder, Some(version))),
+                            Err(why) => Err(ServeError::LanguageTool(why)),
+                        },
+                        served = &mut server => {
+                            tracing::info!("stopped before LanguageTool answered");
+                            return served
+                                .map_err(|e| ServeError::Io(std::io::Error::other(e)))?
+                                .map_err(ServeError::Io);
+                        }
+                    }
+                }
+            },
+            Err(source) => Err(ServeError::Engine {
+                engine: engine_name,
+                source,
+            }),
+        };
+        let load_error = match loaded {
+            Ok((embedder, languagetool_version)) => {
+                let languagetool =
+                    grammar
+                        .as_ref()
+                        .zip(languagetool_version)
+                        .map(|(g, version)| LanguageToolIdentity {
+                            version,
+                            options: g.defaults().clone(),
+                        });
+                let info = info_response(&config, &model, &identity, &embedder, languagetool);
                 tracing::info!(fingerprint = %info.fingerprint, "ready");
-                ready_tx.send_replace(Readiness::Ready(Arc::new(Loaded { embedder, info })));
+                ready_tx.send_replace(Readiness::Ready(Arc::new(Loaded {
+                    embedder,
+                    info,
+                    grammar: grammar.clone(),
+                })));
                 health.set_service_status("", ServingStatus::Serving).await;
                 health.set_serving::<OffloadServer<OffloadApi>>().await;
                 None
             }
-            Err(source) => {
-                ready_tx.send_replace(Readiness::Failed(source.to_string()));
+            Err(e) => {
+                ready_tx.send_replace(Readiness::Failed(e.to_string()));
                 let _ = failed_tx.send(());
-                Some(ServeError::Engine {
-                    engine: engine_name,
-                    source,
-                })
+                Some(e)
             }
         };
         let served = server
@@ -246,12 +291,14 @@ fn info_response(
     model: &ModelDir,
     identity: &EmbeddingIdentity,
     embedder: &Embedder,
+    languagetool: Option<LanguageToolIdentity>,
 ) -> InfoResponse {
     let engine = embedder.info();
     let names = fingerprint::embedding_feature_names(engine.dim);
     let fingerprint = fingerprint::fingerprint(&FingerprintInputs {
         schema_version: hemma_proto::SCHEMA_VERSION,
         embedding: identity.clone(),
+        languagetool: languagetool.clone(),
         feature_names: names.clone(),
     });
     InfoResponse {
@@ -268,7 +315,7 @@ fn info_response(
             execution_provider: engine.provider.clone(),
             precision: engine.precision.clone(),
         }),
-        languagetool_version: String::new(),
+        languagetool_version: languagetool.map(|l| l.version).unwrap_or_default(),
         embedding_feature_names: names,
         limits: Some(Limits {
             max_items_per_request: config.limits.max_items_per_request as u32,
@@ -279,6 +326,34 @@ fn info_response(
         server_version: env!("CARGO_PKG_VERSION").into(),
         git_sha: env!("HEMMA_GIT_SHA").into(),
     }
+}
+
+/// Builds the LanguageTool pool (its prober starts probing at once) and the proxy over it.
+fn start_grammar(lt: &LanguageToolConfig, metrics: Metrics) -> Grammar {
+    let http = upstream::http_client(std::time::Duration::from_secs(5));
+    let upstreams: Vec<Box<dyn Upstream>> = lt
+        .urls
+        .iter()
+        .map(|url| -> Box<dyn Upstream> {
+            match lt.flavour {
+                Flavour::Languagetool => Box::new(upstream::languagetool::LanguageToolV2::new(
+                    url,
+                    http.clone(),
+                )),
+                Flavour::Wrapper => {
+                    Box::new(upstream::wrapper::HemmaWrapper::new(url, http.clone()))
+                }
+            }
+        })
+        .collect();
+    let pool = Pool::start(
+        upstreams,
+        lt.pool.clone(),
+        lt.options.clone(),
+        metrics.clone(),
+    );
+    let cache = Cache::new(lt.cache_bytes, lt.cache_dir.clone(), metrics);
+    Grammar::new(pool, cache, lt.options.clone())
 }
 
 /// Verifies the files the configured engine reads and returns its loader.

@@ -7,22 +7,34 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
+use std::sync::Arc;
+
 use super::Readiness;
+use crate::grammar::Grammar;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Clone)]
 struct HttpState {
     readiness: watch::Receiver<Readiness>,
+    grammar: Option<Arc<Grammar>>,
     metrics: Metrics,
 }
 
 /// The HTTP routes.
-pub fn routes(readiness: watch::Receiver<Readiness>, metrics: Metrics) -> Router {
+pub fn routes(
+    readiness: watch::Receiver<Readiness>,
+    grammar: Option<Arc<Grammar>>,
+    metrics: Metrics,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(HttpState { readiness, metrics })
+        .with_state(HttpState {
+            readiness,
+            grammar,
+            metrics,
+        })
 }
 
 /// 200 while the process serves requests.
@@ -30,21 +42,30 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 once the model is loaded and warmed up; 503 with the reason otherwise.
+/// 200 once the model is loaded and LanguageTool (when configured) has a healthy instance;
+/// 503 with the reason otherwise.
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
-    let (code, body) = match &*s.readiness.borrow() {
+    let languagetool = s.grammar.as_ref().map(|g| g.status());
+    let lt_ready = languagetool.as_ref().is_none_or(|l| l.ready);
+    let (ready, mut body) = match &*s.readiness.borrow() {
         Readiness::Ready(l) => (
-            StatusCode::OK,
-            serde_json::json!({"ready": true, "model": "loaded", "model_id": l.info.model.as_ref().map(|m| m.model_id.clone()), "fingerprint": l.info.fingerprint}),
+            lt_ready,
+            serde_json::json!({"model": "loaded", "model_id": l.info.model.as_ref().map(|m| m.model_id.clone()), "fingerprint": l.info.fingerprint}),
         ),
-        Readiness::Loading => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"ready": false, "model": "loading"}),
-        ),
+        Readiness::Loading => (false, serde_json::json!({"model": "loading"})),
         Readiness::Failed(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({"ready": false, "model": format!("failed: {why}")}),
+            false,
+            serde_json::json!({"model": format!("failed: {why}")}),
         ),
+    };
+    body["ready"] = ready.into();
+    if let Some(lt) = languagetool {
+        body["languagetool"] = serde_json::to_value(lt).unwrap_or_default();
+    }
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (
         code,

@@ -1,6 +1,7 @@
 //! The wire: tonic service impls, request validation, error mapping, and the HTTP routes.
 //!
-//! Only this module sees tonic and HTTP types; it calls down into `embed` and nothing calls up.
+//! Only this module sees tonic and HTTP types; it calls down into `embed` and `grammar`, and
+//! nothing calls up.
 
 pub mod http;
 pub mod offload;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use hemma_proto::v1::InfoResponse;
 
 use crate::embed::queue::Embedder;
+use crate::grammar::Grammar;
 
 /// What exists once the model is loaded and warmed up.
 #[derive(Debug)]
@@ -20,15 +22,17 @@ pub struct Loaded {
     pub embedder: Embedder,
     /// The `Info` answer, computed once.
     pub info: InfoResponse,
+    /// The LanguageTool proxy, when configured.
+    pub grammar: Option<Arc<Grammar>>,
 }
 
 /// Where the server is in its life: loading, ready, or failed to load.
 #[derive(Debug, Clone)]
 pub enum Readiness {
-    /// The engine is loading or warming up.
+    /// The engine is loading or warming up, or LanguageTool has not answered a probe yet.
     Loading,
     /// Serving.
     Ready(Arc<Loaded>),
-    /// The engine failed to load; the server is shutting down.
+    /// The engine failed to load or LanguageTool cannot be used; the server is shutting down.
     Failed(String),
 }

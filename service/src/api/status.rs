@@ -4,6 +4,32 @@ use tonic::Status;
 
 use super::Readiness;
 use crate::embed::queue::EmbedError;
+use crate::grammar::GrammarError;
+use crate::grammar::pool::PoolError;
+
+impl From<GrammarError> for Status {
+    fn from(e: GrammarError) -> Status {
+        let message = e.to_string();
+        match e {
+            GrammarError::Options(_) => Status::invalid_argument(message),
+            GrammarError::NotReady => Status::unavailable(message),
+            GrammarError::Pool(p) => match p {
+                PoolError::Unavailable { .. } => Status::unavailable(message),
+                PoolError::Busy { .. } | PoolError::Saturated { .. } => {
+                    Status::resource_exhausted(message)
+                }
+                PoolError::Timeout { .. } => Status::deadline_exceeded(message),
+                PoolError::TooLong { .. } => Status::invalid_argument(message),
+                PoolError::Rejected { status: 400, .. } => Status::invalid_argument(message),
+                PoolError::Rejected { .. } => Status::unavailable(message),
+                PoolError::Failed { status: 500, .. } | PoolError::Malformed(_) => {
+                    Status::internal(message)
+                }
+                PoolError::Failed { .. } => Status::unavailable(message),
+            },
+        }
+    }
+}
 
 impl From<EmbedError> for Status {
     fn from(e: EmbedError) -> Status {
@@ -20,10 +46,10 @@ impl From<EmbedError> for Status {
 /// The status for a request that arrives while the server is not ready.
 pub fn not_ready(readiness: &Readiness) -> Status {
     match readiness {
-        Readiness::Loading => {
-            Status::unavailable("the model is still loading; retry when /readyz answers 200")
-        }
-        Readiness::Failed(why) => Status::unavailable(format!("the model failed to load: {why}")),
+        Readiness::Loading => Status::unavailable(
+            "the model is still loading or LanguageTool has not answered yet; retry when /readyz answers 200",
+        ),
+        Readiness::Failed(why) => Status::unavailable(format!("the server failed to start: {why}")),
         Readiness::Ready(_) => Status::internal("server reported not-ready while ready"),
     }
 }

@@ -25,6 +25,7 @@ pub struct CorrelationId(pub String);
 const KNOWN: &[&str] = &[
     "/hemma.offload.v1.Offload/Info",
     "/hemma.offload.v1.Offload/Embed",
+    "/hemma.offload.v1.Offload/CheckGrammar",
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",

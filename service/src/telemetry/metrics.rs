@@ -28,6 +28,29 @@ pub struct EngineLabels {
     pub engine: String,
 }
 
+/// Labels of a call to one LanguageTool instance.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// The instance's base URL (bounded by the configuration).
+    pub upstream: String,
+    /// `ok`, `transport`, `timeout`, `busy`, `too_long`, `rejected`, `failed` or `malformed`.
+    pub outcome: String,
+}
+
+/// Labels naming one LanguageTool instance.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstanceLabels {
+    /// The instance's base URL.
+    pub upstream: String,
+}
+
+/// Labels of a cache hit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    /// `memory` or `disk`.
+    pub tier: String,
+}
+
 /// The server's metrics, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -48,6 +71,31 @@ pub struct Metrics {
     pub inference_duration: Family<EngineLabels, Histogram>,
     /// `hemma_embedded_texts_total`.
     pub embedded_texts: Counter,
+    /// `hemma_languagetool_requests_total{upstream,outcome}`.
+    pub languagetool_requests: Family<UpstreamLabels, Counter>,
+    /// `hemma_languagetool_request_duration_seconds{upstream,outcome}`.
+    pub languagetool_duration: Family<UpstreamLabels, Histogram>,
+    /// `hemma_languagetool_in_flight`: checks holding a pool slot.
+    pub languagetool_in_flight: Gauge,
+    /// `hemma_languagetool_upstream_healthy{upstream}`: 1 while in the pool.
+    pub languagetool_healthy: Family<InstanceLabels, Gauge>,
+    /// `hemma_languagetool_cache_hits_total{tier}`.
+    pub cache_hits: Family<TierLabels, Counter>,
+    /// `hemma_languagetool_cache_misses_total`.
+    pub cache_misses: Counter,
+    /// `hemma_languagetool_cache_evictions_total`.
+    pub cache_evictions: Counter,
+    /// `hemma_languagetool_cache_bytes`: result bytes held in memory.
+    pub cache_bytes: Gauge,
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct GaugeGuard(Gauge);
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,6 +129,55 @@ impl Metrics {
         let inference_duration =
             Family::<EngineLabels, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
         let embedded_texts = Counter::default();
+        let languagetool_requests = Family::<UpstreamLabels, Counter>::default();
+        let languagetool_duration =
+            Family::<UpstreamLabels, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
+        let languagetool_in_flight = Gauge::default();
+        let languagetool_healthy = Family::<InstanceLabels, Gauge>::default();
+        let cache_hits = Family::<TierLabels, Counter>::default();
+        let cache_misses = Counter::default();
+        let cache_evictions = Counter::default();
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "languagetool_requests",
+            "Calls to LanguageTool instances by outcome",
+            languagetool_requests.clone(),
+        );
+        registry.register(
+            "languagetool_request_duration_seconds",
+            "Latency of calls to LanguageTool instances",
+            languagetool_duration.clone(),
+        );
+        registry.register(
+            "languagetool_in_flight",
+            "LanguageTool checks holding a pool slot",
+            languagetool_in_flight.clone(),
+        );
+        registry.register(
+            "languagetool_upstream_healthy",
+            "1 while the LanguageTool instance is in the pool",
+            languagetool_healthy.clone(),
+        );
+        registry.register(
+            "languagetool_cache_hits",
+            "Check results answered from the cache, by tier",
+            cache_hits.clone(),
+        );
+        registry.register(
+            "languagetool_cache_misses",
+            "Check results not in the cache",
+            cache_misses.clone(),
+        );
+        registry.register(
+            "languagetool_cache_evictions",
+            "Results dropped from the memory cache to stay under its byte budget",
+            cache_evictions.clone(),
+        );
+        registry.register(
+            "languagetool_cache_bytes",
+            "Bytes of check results held in the memory cache",
+            cache_bytes.clone(),
+        );
         registry.register(
             "requests",
             "Finished requests by method and status",
@@ -123,7 +220,62 @@ impl Metrics {
             batch_padded_tokens,
             inference_duration,
             embedded_texts,
+            languagetool_requests,
+            languagetool_duration,
+            languagetool_in_flight,
+            languagetool_healthy,
+            cache_hits,
+            cache_misses,
+            cache_evictions,
+            cache_bytes,
         }
+    }
+
+    /// Records one call to a LanguageTool instance.
+    pub fn record_upstream(&self, upstream: &str, outcome: &str, seconds: f64) {
+        let labels = UpstreamLabels {
+            upstream: upstream.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.languagetool_requests.get_or_create(&labels).inc();
+        self.languagetool_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// Marks a LanguageTool instance in or out of the pool.
+    pub fn set_upstream_healthy(&self, upstream: &str, healthy: bool) {
+        self.languagetool_healthy
+            .get_or_create(&InstanceLabels {
+                upstream: upstream.to_owned(),
+            })
+            .set(i64::from(healthy));
+    }
+
+    /// Counts a check in flight until the guard drops.
+    pub fn languagetool_in_flight_guard(&self) -> GaugeGuard {
+        self.languagetool_in_flight.inc();
+        GaugeGuard(self.languagetool_in_flight.clone())
+    }
+
+    /// Records a cache hit from `tier`.
+    pub fn record_cache_hit(&self, tier: &str) {
+        self.cache_hits
+            .get_or_create(&TierLabels {
+                tier: tier.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records a cache miss.
+    pub fn record_cache_miss(&self) {
+        self.cache_misses.inc();
+    }
+
+    /// Records a store: entries evicted and the bytes now held.
+    pub fn record_cache_store(&self, evicted: u64, bytes: usize) {
+        self.cache_evictions.inc_by(evicted);
+        self.cache_bytes.set(bytes as i64);
     }
 
     /// Records one finished request.

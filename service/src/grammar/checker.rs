@@ -1,0 +1,192 @@
+//! One check, end to end: cache, split, pool, offsets, counts.
+
+use std::sync::Arc;
+
+use super::cache::{Cache, Tier, cache_key};
+use super::offsets::{Utf16Index, utf16_len};
+use super::options::{CheckOptions, OptionsError};
+use super::pool::{Pool, PoolError, PoolStatus};
+use super::response::ReceivedMatch;
+use super::split::split;
+use super::{CheckResult, Counts, MAX_REPLACEMENTS, Match, categorise};
+
+/// Why a check failed. No partial result is ever returned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GrammarError {
+    /// The options are invalid.
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    /// The pool failed.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The pool has not finished its first probe.
+    #[error("LanguageTool is not ready yet: no instance has answered a probe")]
+    NotReady,
+}
+
+/// A result and whether it came from the cache.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The result.
+    pub result: Arc<CheckResult>,
+    /// Answered from the cache.
+    pub cached: Option<Tier>,
+}
+
+/// The LanguageTool proxy.
+#[derive(Debug)]
+pub struct Grammar {
+    pool: Arc<Pool>,
+    cache: Cache,
+    defaults: CheckOptions,
+}
+
+impl Grammar {
+    /// A proxy over `pool` and `cache`, checking with `defaults` unless told otherwise.
+    pub fn new(pool: Arc<Pool>, cache: Cache, defaults: CheckOptions) -> Grammar {
+        Grammar {
+            pool,
+            cache,
+            defaults,
+        }
+    }
+
+    /// The configured options (part of the fingerprint).
+    pub fn defaults(&self) -> &CheckOptions {
+        &self.defaults
+    }
+
+    /// The pool's state, for `/readyz`.
+    pub fn status(&self) -> PoolStatus {
+        self.pool.status()
+    }
+
+    /// Waits for the first successful probe; the version it reported, or why it cannot work.
+    pub async fn wait_ready(&self) -> Result<String, String> {
+        self.pool.wait_ready().await
+    }
+
+    /// The LanguageTool version, once known.
+    pub fn version(&self) -> Option<&str> {
+        self.pool.version()
+    }
+
+    /// Checks one text with `options`.
+    pub async fn check(&self, text: &str, options: &CheckOptions) -> Result<Checked, GrammarError> {
+        options.validate()?;
+        let version = self.pool.version().ok_or(GrammarError::NotReady)?;
+        let key = cache_key(text, options, version);
+        if let Some((result, tier)) = self.cache.get(&key).await {
+            return Ok(Checked {
+                result,
+                cached: Some(tier),
+            });
+        }
+        let result = Arc::new(self.check_upstream(text, options, version).await?);
+        self.cache.put(key, result.clone()).await;
+        Ok(Checked {
+            result,
+            cached: None,
+        })
+    }
+
+    async fn check_upstream(
+        &self,
+        text: &str,
+        options: &CheckOptions,
+        version: &str,
+    ) -> Result<CheckResult, GrammarError> {
+        let received = match self.pool.max_text_length() {
+            Some(limit) if utf16_len(text) > limit => {
+                self.check_parts(text, options, limit).await?
+            }
+            _ => match self.pool.check(text, options).await {
+                Ok(r) => r.matches,
+                // The upstream told us its limit only now: split under it.
+                Err(PoolError::TooLong {
+                    limit: Some(limit), ..
+                }) if limit > 0 && utf16_len(text) > limit => {
+                    self.check_parts(text, options, limit).await?
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        build_result(text, received, version)
+    }
+
+    /// Checks the parts of a long text concurrently and shifts their offsets back.
+    async fn check_parts(
+        &self,
+        text: &str,
+        options: &CheckOptions,
+        limit: usize,
+    ) -> Result<Vec<ReceivedMatch>, GrammarError> {
+        let parts = split(text, limit);
+        tracing::debug!(
+            parts = parts.len(),
+            limit,
+            "splitting a long text for LanguageTool"
+        );
+        let checks = parts.iter().map(|part| async move {
+            let received = self.pool.check(part.text, options).await?;
+            Ok::<_, PoolError>(
+                received
+                    .matches
+                    .into_iter()
+                    .map(|mut m| {
+                        m.offset += part.start_utf16;
+                        m
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let per_part = futures::future::try_join_all(checks).await?;
+        Ok(per_part.into_iter().flatten().collect())
+    }
+}
+
+/// Converts offsets, classifies and counts; an offset that does not fit the text is an error.
+pub fn build_result(
+    text: &str,
+    received: Vec<ReceivedMatch>,
+    version: &str,
+) -> Result<CheckResult, GrammarError> {
+    let index = Utf16Index::new(text);
+    let mut counts = Counts::default();
+    let mut matches = Vec::with_capacity(received.len());
+    for m in received {
+        let span = index.to_chars(m.offset, m.length).map_err(|e| {
+            PoolError::Malformed(format!(
+                "LanguageTool reported match {} (rule {}) at {e}",
+                matches.len(),
+                m.rule_id
+            ))
+        })?;
+        let kind = categorise::classify(&m.category_id, &m.rule_id);
+        counts.add(kind, &m.category_id);
+        let mut replacements = m.replacements;
+        replacements.truncate(MAX_REPLACEMENTS);
+        matches.push(Match {
+            offset_utf16: m.offset,
+            length_utf16: m.length,
+            offset: span.offset,
+            length: span.length,
+            message: m.message,
+            short_message: m.short_message,
+            rule_id: m.rule_id,
+            rule_sub_id: m.rule_sub_id,
+            rule_description: m.rule_description,
+            category_id: m.category_id,
+            category_name: m.category_name,
+            issue_type: m.issue_type,
+            replacements,
+            kind,
+        });
+    }
+    matches.sort_by_key(|m| (m.offset_utf16, m.length_utf16));
+    Ok(CheckResult {
+        languagetool_version: version.to_owned(),
+        matches,
+        counts,
+    })
+}
