@@ -13,13 +13,17 @@
 //! `keepalive_interval + keepalive_timeout` instead of a hang.
 #![deny(missing_docs)]
 
+pub mod check_file;
 pub mod embed_file;
 pub mod input;
 
 use std::time::Duration;
 
 use hemma_proto::v1::offload_client::OffloadClient;
-use hemma_proto::v1::{Dtype, EmbedRequest, InfoRequest, InfoResponse};
+use hemma_proto::v1::{
+    CheckGrammarRequest, CheckGrammarResponse, Dtype, EmbedRequest, GrammarOptions, InfoRequest,
+    InfoResponse,
+};
 use ndarray::Array2;
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -235,5 +239,32 @@ impl Client {
             truncated: resp.truncated,
             fingerprint: resp.fingerprint,
         })
+    }
+
+    /// LanguageTool matches and error counts of `texts`, one result per text in order;
+    /// `options` None uses the server's configured options.
+    pub async fn check_grammar(
+        &self,
+        texts: Vec<String>,
+        options: Option<GrammarOptions>,
+    ) -> Result<CheckGrammarResponse, ClientError> {
+        let n = texts.len();
+        let resp = self
+            .offload
+            .clone()
+            .check_grammar(self.request(CheckGrammarRequest {
+                texts,
+                options,
+                max_replacements: 0,
+            }))
+            .await?
+            .into_inner();
+        if resp.results.len() != n {
+            return Err(ClientError::Malformed(format!(
+                "{} grammar results for {n} texts",
+                resp.results.len()
+            )));
+        }
+        Ok(resp)
     }
 }

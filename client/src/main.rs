@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
+use hemma_client::check_file::{CheckFileOptions, check_file};
 use hemma_client::embed_file::{EmbedFileOptions, embed_file};
 use hemma_client::input::{Columns, read_essays};
 use hemma_client::{Client, ClientOptions};
@@ -53,6 +54,31 @@ enum Command {
         /// Ask for float16 on the wire (half the tunnel bandwidth; the file stays float32).
         #[arg(long)]
         f16: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check essays with LanguageTool (through the server) into a CSV of error counts:
+    /// id, grammar, spelling, punctuation, then one column per category seen.
+    Check {
+        /// Input file: .jsonl (one JSON object per line) or .csv with a header.
+        #[arg(long)]
+        input: PathBuf,
+        /// Column or field holding the essay text.
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        /// Column or field holding the essay id (rows without it are numbered from 0).
+        #[arg(long, default_value = "id")]
+        id_column: String,
+        /// Output .csv file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Essays per request.
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 2)]
+        concurrency: usize,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -113,6 +139,41 @@ async fn main() -> anyhow::Result<()> {
                 r.essays,
                 r.dim,
                 r.ids_path.display()
+            );
+        }
+        Command::Check {
+            input,
+            text_column,
+            id_column,
+            out,
+            batch_size,
+            concurrency,
+            quiet,
+        } => {
+            if batch_size == 0 || concurrency == 0 {
+                bail!("--batch-size and --concurrency must be at least 1");
+            }
+            let columns = Columns {
+                text: text_column,
+                id: id_column,
+            };
+            let essays = read_essays(&input, &columns)?;
+            let client = Client::connect(options).await?;
+            let options = CheckFileOptions {
+                batch_size,
+                concurrency,
+                progress: !quiet,
+            };
+            let r = check_file(&client, &essays, &out, options).await?;
+            eprintln!(
+                "checked {} essays ({} from the server's cache) with LanguageTool {} in {:.1} s ({:.1} essays/s) -> {} ({} category columns)",
+                r.essays,
+                r.cached,
+                r.languagetool_version,
+                r.seconds,
+                r.essays as f64 / r.seconds.max(1e-9),
+                out.display(),
+                r.categories.len()
             );
         }
     }

@@ -225,6 +225,7 @@ impl Prepared {
             Ok(embedder) => match &grammar {
                 None => Ok((embedder, None)),
                 Some(g) => {
+                    ready_tx.send_replace(Readiness::AwaitingLanguageTool);
                     let wait = g.wait_ready();
                     tokio::select! {
                         version = wait => match version {

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests and the benchmarks: fixture paths, the torch reference,
 //! and a real server on a loopback port driven by the real client.
 
+pub mod fake_languagetool;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -110,6 +112,40 @@ pub fn fixture_args(engine: EngineKind) -> ServeArgs {
     }
 }
 
+/// Settings for a test server on the fixture (candle engine: no native library) that proxies
+/// LanguageTool at `urls`, with short timeouts and probes suited to tests.
+pub fn grammar_args(urls: &[String]) -> ServeArgs {
+    ServeArgs {
+        languagetool_url: Some(urls.to_vec()),
+        languagetool_timeout_secs: Some(2.0),
+        languagetool_probe_secs: Some(30.0),
+        ..fixture_args(EngineKind::Candle)
+    }
+}
+
+/// GETs `/readyz` until `until(status, body)` holds; panics after 20 s.
+pub async fn wait_readyz(
+    server: &TestServer,
+    until: impl Fn(u16, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let resp = reqwest::get(server.http("/readyz"))
+            .await
+            .expect("GET /readyz");
+        let code = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.expect("readyz is JSON");
+        if until(code, &body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readyz never reached the expected state; last: {code} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A server running in this process on a loopback port.
 pub struct TestServer {
     /// Its address.
@@ -126,8 +162,18 @@ impl TestServer {
         Self::start_prepared(Prepared::new(config(args)).expect("fixture server prepares")).await
     }
 
+    /// Starts a server and returns once it listens, without waiting for it to be ready.
+    pub async fn start_unready(args: ServeArgs) -> TestServer {
+        let prepared = Prepared::new(config(args)).expect("fixture server prepares");
+        Self::spawn(prepared, false).await
+    }
+
     /// Starts an already prepared server (e.g. with a wrapped engine) and waits until it is ready.
     pub async fn start_prepared(prepared: Prepared) -> TestServer {
+        Self::spawn(prepared, true).await
+    }
+
+    async fn spawn(prepared: Prepared, wait: bool) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -140,7 +186,9 @@ impl TestServer {
         let client = Client::connect(ClientOptions::new(url.clone()))
             .await
             .expect("client connects");
-        wait_serving(&url).await;
+        if wait {
+            wait_serving(&url).await;
+        }
         TestServer {
             addr,
             client,

@@ -53,6 +53,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
             serde_json::json!({"model": "loaded", "model_id": l.info.model.as_ref().map(|m| m.model_id.clone()), "fingerprint": l.info.fingerprint}),
         ),
         Readiness::Loading => (false, serde_json::json!({"model": "loading"})),
+        Readiness::AwaitingLanguageTool => (false, serde_json::json!({"model": "loaded"})),
         Readiness::Failed(why) => (
             false,
             serde_json::json!({"model": format!("failed: {why}")}),

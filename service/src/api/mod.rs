@@ -29,8 +29,10 @@ pub struct Loaded {
 /// Where the server is in its life: loading, ready, or failed to load.
 #[derive(Debug, Clone)]
 pub enum Readiness {
-    /// The engine is loading or warming up, or LanguageTool has not answered a probe yet.
+    /// The engine is loading or warming up.
     Loading,
+    /// The model is loaded; LanguageTool has not answered a probe yet.
+    AwaitingLanguageTool,
     /// Serving.
     Ready(Arc<Loaded>),
     /// The engine failed to load or LanguageTool cannot be used; the server is shutting down.

@@ -46,8 +46,11 @@ impl From<EmbedError> for Status {
 /// The status for a request that arrives while the server is not ready.
 pub fn not_ready(readiness: &Readiness) -> Status {
     match readiness {
-        Readiness::Loading => Status::unavailable(
-            "the model is still loading or LanguageTool has not answered yet; retry when /readyz answers 200",
+        Readiness::Loading => {
+            Status::unavailable("the model is still loading; retry when /readyz answers 200")
+        }
+        Readiness::AwaitingLanguageTool => Status::unavailable(
+            "waiting for LanguageTool to answer a probe (see /readyz for why); retry when /readyz answers 200",
         ),
         Readiness::Failed(why) => Status::unavailable(format!("the server failed to start: {why}")),
         Readiness::Ready(_) => Status::internal("server reported not-ready while ready"),

@@ -19,7 +19,7 @@ use super::upstream::{Upstream, UpstreamError};
 use crate::telemetry::metrics::Metrics;
 
 /// The text a probe checks.
-const PROBE_TEXT: &str = "Hemma probe: this sentence is fine.";
+pub const PROBE_TEXT: &str = "Hemma probe: this sentence is fine.";
 
 /// How the pool treats its instances.
 #[derive(Debug, Clone)]
