@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy (warnings are errors) and the whole test suite.
-# Fetches the ONNX Runtime library on first use (scripts/setup-ort.sh).
+# Fetches the ONNX Runtime library (scripts/setup-ort.sh) and a real LanguageTool
+# (scripts/languagetool.sh: Java 17 + Maven, from Maven Central) on first use, and starts
+# LanguageTool on 127.0.0.1:18081 for the tests unless HEMMA_TEST_LANGUAGETOOL_URL points at one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/setup-ort.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+if [ -z "${HEMMA_TEST_LANGUAGETOOL_URL:-}" ]; then
+  trap 'scripts/languagetool.sh stop' EXIT
+  eval "$(scripts/languagetool.sh start "${HEMMA_TEST_LANGUAGETOOL_PORT:-18081}")"
+fi
 cargo test --workspace

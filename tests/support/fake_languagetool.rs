@@ -55,6 +55,8 @@ pub struct Settings {
     pub fault: Option<Fault>,
     /// How many check requests get the fault (None: all).
     pub fault_times: Option<usize>,
+    /// Serve one check at a time (each holding the server for `latency`), like a saturated JVM.
+    pub one_at_a_time: bool,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             max_text_length: None,
             fault: None,
             fault_times: None,
+            one_at_a_time: false,
         }
     }
 }
@@ -75,6 +78,7 @@ struct State {
     checks: Mutex<Vec<String>>,
     probes: Mutex<usize>,
     recorded: HashMap<String, String>,
+    serial: tokio::sync::Mutex<()>,
 }
 
 /// A running fake on 127.0.0.1; stops when dropped.
@@ -344,6 +348,11 @@ async fn check(state: &State, text: &str, language: &str, flavour: Flavour) -> R
             _ => None,
         };
         (s.clone(), fault)
+    };
+    let _one_at_a_time = if settings.one_at_a_time {
+        Some(state.serial.lock().await)
+    } else {
+        None
     };
     if !settings.latency.is_zero() {
         tokio::time::sleep(settings.latency).await;

@@ -34,6 +34,37 @@ pub fn ort_dylib() -> PathBuf {
     }
 }
 
+/// The real LanguageTool instances `scripts/languagetool.sh start` exported.
+pub fn languagetool_urls() -> Vec<String> {
+    match std::env::var("HEMMA_TEST_LANGUAGETOOL_URL") {
+        Ok(urls) if !urls.trim().is_empty() => urls.split(',').map(str::to_owned).collect(),
+        _ => panic!(
+            "HEMMA_TEST_LANGUAGETOOL_URL is not set: these tests need a real LanguageTool; run \
+             `eval \"$(scripts/languagetool.sh start)\"` (or scripts/test.sh, which does)"
+        ),
+    }
+}
+
+/// The `hemma` CLI binary of this workspace, built on first use (a no-op when it is fresh).
+pub fn hemma_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "-p", "hemma-client", "--bin", "hemma"])
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the hemma CLI failed");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            target.join("debug/hemma")
+        })
+        .clone()
+}
+
 /// One case of `reference.json`: a text, its token ids and torch's [CLS] vector.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RefCase {
