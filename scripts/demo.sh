@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build, start the server on the bundled tiny model, embed the
-# sample essays with the `hemma` CLI, print the server's Info, and stop the server.
+# The main job on a fresh machine: build, start a real LanguageTool (when Java 17+ and Maven are
+# installed) and the server on the bundled tiny model, embed the sample essays and count their
+# LanguageTool errors with the `hemma` CLI, print the server's Info, and stop everything.
 #
 #   scripts/demo.sh [INPUT.jsonl|.csv] [OUT.npy]      (defaults: examples/essays.jsonl out/embeddings.npy)
+#
+# The error counts go beside the embeddings: out/embeddings.grammar.csv.
+# HEMMA_DEMO_LANGUAGETOOL=0 skips LanguageTool.
 #
 # MODEL_DIR=... uses another model folder (e.g. an export of microsoft/deberta-v3-base);
 # HEMMA_ENGINE=candle runs the pure-Rust engine instead of ONNX Runtime; HEMMA_DEMO_PORT picks
@@ -17,9 +21,19 @@ eval "$(scripts/setup-ort.sh)"
 cargo build -q -p hemma-offload -p hemma-client
 bin=target/debug
 log=$(mktemp)
-"$bin/hemma-offload" serve --model-dir "$model" --listen "127.0.0.1:$port" >"$log" 2>&1 &
+lt_args=()
+lt_port=
+if [ "${HEMMA_DEMO_LANGUAGETOOL:-1}" != 0 ] && command -v java >/dev/null && command -v mvn >/dev/null; then
+  lt_port=${HEMMA_DEMO_LANGUAGETOOL_PORT:-18181}
+  trap 'scripts/languagetool.sh stop $lt_port' EXIT
+  eval "$(scripts/languagetool.sh start "$lt_port")"
+  lt_args=(--languagetool-url "$HEMMA_TEST_LANGUAGETOOL_URL")
+else
+  echo "demo: not starting LanguageTool (needs Java 17+ and Maven, or HEMMA_DEMO_LANGUAGETOOL=0 was set)" >&2
+fi
+"$bin/hemma-offload" serve --model-dir "$model" --listen "127.0.0.1:$port" "${lt_args[@]}" >"$log" 2>&1 &
 server=$!
-trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true; [ -z "$lt_port" ] || scripts/languagetool.sh stop $lt_port' EXIT
 export HEMMA_SERVER="http://127.0.0.1:$port"
 for _ in $(seq 1 300); do
   if "$bin/hemma" health >/dev/null 2>&1; then break; fi
@@ -29,4 +43,8 @@ done
 "$bin/hemma" health
 "$bin/hemma" info
 "$bin/hemma" embed --input "$input" --out "$out"
+if [ ${#lt_args[@]} -gt 0 ]; then
+  "$bin/hemma" check --input "$input" --out "${out%.npy}.grammar.csv"
+  head -3 "${out%.npy}.grammar.csv"
+fi
 echo "server log: $log"

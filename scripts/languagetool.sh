@@ -4,7 +4,7 @@
 #   scripts/languagetool.sh fetch              # resolve it into .cache/languagetool/<version>/lib
 #   eval "$(scripts/languagetool.sh start)"    # start one instance on 8081, export its URL
 #   eval "$(scripts/languagetool.sh start 8081 8082)"   # one JVM per port
-#   scripts/languagetool.sh stop               # stop every instance this script started
+#   scripts/languagetool.sh stop [PORT...]     # stop the instances it started (on those ports)
 #
 # `start` prints `export HEMMA_TEST_LANGUAGETOOL_URL=http://127.0.0.1:8081[,...]` and
 # `export HEMMA_TEST_LANGUAGETOOL_VERSION=<version>` on stdout; progress goes to stderr.
@@ -90,14 +90,20 @@ case "${1:-start}" in
     echo "export HEMMA_TEST_LANGUAGETOOL_VERSION=$ver"
     ;;
   stop)
-    for pidfile in "$run"/*.pid; do
+    shift || true
+    pidfiles=("$run"/*.pid)
+    if [ $# -gt 0 ]; then
+      pidfiles=()
+      for port in "$@"; do pidfiles+=("$run/$port.pid"); done
+    fi
+    for pidfile in "${pidfiles[@]}"; do
       [ -e "$pidfile" ] || continue
       kill "$(cat "$pidfile")" 2>/dev/null || true
       rm -f "$pidfile"
     done
     ;;
   *)
-    echo "usage: scripts/languagetool.sh [fetch | start [PORT...] | stop]" >&2
+    echo "usage: scripts/languagetool.sh [fetch | start [PORT...] | stop [PORT...]]" >&2
     exit 2
     ;;
 esac

@@ -9,7 +9,8 @@ eval "$(scripts/setup-ort.sh)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 if [ -z "${HEMMA_TEST_LANGUAGETOOL_URL:-}" ]; then
-  trap 'scripts/languagetool.sh stop' EXIT
-  eval "$(scripts/languagetool.sh start "${HEMMA_TEST_LANGUAGETOOL_PORT:-18081}")"
+  lt_port=${HEMMA_TEST_LANGUAGETOOL_PORT:-18081}
+  trap 'scripts/languagetool.sh stop $lt_port' EXIT
+  eval "$(scripts/languagetool.sh start "$lt_port")"
 fi
 cargo test --workspace
