@@ -2,46 +2,18 @@
 //! `id, grammar, spelling, punctuation`, then one column per LanguageTool category seen.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::Client;
+use crate::file_run::{FileRunError, SameServer, progress_bar, write_atomically};
 use crate::input::Essay;
 use crate::v1::GrammarCounts;
-use crate::{Client, ClientError};
 
 /// Why checking a file failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckFileError {
-    /// A request failed; `first..end` are the input rows it carried.
-    #[error("essays {first}..{end} of the input: {source}")]
-    Request {
-        /// First row of the failed request.
-        first: usize,
-        /// One past its last row.
-        end: usize,
-        /// The error.
-        source: ClientError,
-    },
-    /// The server's fingerprint changed mid-run.
-    #[error("the server's fingerprint changed during the run (was {was}, now {now}); run again")]
-    FingerprintChanged {
-        /// Fingerprint of the first answer.
-        was: String,
-        /// Fingerprint of a later one.
-        now: String,
-    },
-    /// Writing the CSV failed.
-    #[error("cannot write {path}: {message}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-}
+pub type CheckFileError = FileRunError;
 
 /// How to send the essays.
 #[derive(Debug, Clone, Copy)]
@@ -78,16 +50,7 @@ pub async fn check_file(
     out: &Path,
     options: CheckFileOptions,
 ) -> Result<CheckFileReport, CheckFileError> {
-    let bar = if options.progress {
-        ProgressBar::new(essays.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} essays {per_sec} eta {eta}")
-    {
-        bar.set_style(style);
-    }
+    let bar = progress_bar(essays.len(), options.progress);
     let started = Instant::now();
     let batch_size = options.batch_size.max(1);
     let mut answers = futures::stream::iter(essays.chunks(batch_size).enumerate())
@@ -105,18 +68,11 @@ pub async fn check_file(
         })
         .buffered(options.concurrency.max(1));
     let mut counts: Vec<GrammarCounts> = Vec::with_capacity(essays.len());
-    let (mut fingerprint, mut version, mut cached) = (String::new(), String::new(), 0usize);
+    let (mut server, mut version, mut cached) = (SameServer::default(), String::new(), 0usize);
     while let Some(answer) = answers.next().await {
         let answer = answer?;
-        if fingerprint.is_empty() {
-            fingerprint = answer.fingerprint.clone();
-            version = answer.languagetool_version.clone();
-        } else if fingerprint != answer.fingerprint {
-            return Err(CheckFileError::FingerprintChanged {
-                was: fingerprint,
-                now: answer.fingerprint,
-            });
-        }
+        server.check(&answer.fingerprint)?;
+        version = answer.languagetool_version;
         bar.inc(answer.results.len() as u64);
         for r in answer.results {
             cached += usize::from(r.cached);
@@ -136,45 +92,38 @@ pub async fn check_file(
         cached,
         categories,
         languagetool_version: version,
-        fingerprint,
+        fingerprint: server.fingerprint(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
-/// Writes through a temporary file and a rename, so a failed run leaves no half-written CSV.
+/// Writes the CSV through a temporary file and a rename.
 fn write_csv(
     out: &Path,
     essays: &[Essay],
     counts: &[GrammarCounts],
     categories: &[String],
 ) -> Result<(), CheckFileError> {
-    let err = |path: &Path, e: &dyn std::fmt::Display| CheckFileError::Write {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    }
-    let tmp = out.with_extension("csv.partial");
-    let mut w = csv::Writer::from_path(&tmp).map_err(|e| err(&tmp, &e))?;
-    let mut header = vec!["id", "grammar", "spelling", "punctuation"];
-    header.extend(categories.iter().map(String::as_str));
-    w.write_record(&header).map_err(|e| err(&tmp, &e))?;
-    for (essay, c) in essays.iter().zip(counts) {
-        let mut row = vec![
-            essay.id.clone(),
-            c.grammar.to_string(),
-            c.spelling.to_string(),
-            c.punctuation.to_string(),
-        ];
-        row.extend(
-            categories
-                .iter()
-                .map(|k| c.by_category.get(k).copied().unwrap_or(0).to_string()),
-        );
-        w.write_record(&row).map_err(|e| err(&tmp, &e))?;
-    }
-    w.flush().map_err(|e| err(&tmp, &e))?;
-    drop(w);
-    std::fs::rename(&tmp, out).map_err(|e| err(out, &e))
+    write_atomically(out, "csv.partial", |tmp| {
+        let err = |e: &dyn std::fmt::Display| FileRunError::write(tmp, e);
+        let mut w = csv::Writer::from_path(tmp).map_err(|e| err(&e))?;
+        let mut header = vec!["id", "grammar", "spelling", "punctuation"];
+        header.extend(categories.iter().map(String::as_str));
+        w.write_record(&header).map_err(|e| err(&e))?;
+        for (essay, c) in essays.iter().zip(counts) {
+            let mut row = vec![
+                essay.id.clone(),
+                c.grammar.to_string(),
+                c.spelling.to_string(),
+                c.punctuation.to_string(),
+            ];
+            row.extend(
+                categories
+                    .iter()
+                    .map(|k| c.by_category.get(k).copied().unwrap_or(0).to_string()),
+            );
+            w.write_record(&row).map_err(|e| err(&e))?;
+        }
+        w.flush().map_err(|e| err(&e))
+    })
 }

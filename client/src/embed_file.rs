@@ -4,43 +4,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use ndarray_npy::WriteNpyExt;
 
+use crate::Client;
+use crate::file_run::{FileRunError, SameServer, progress_bar, write_atomically};
 use crate::input::Essay;
-use crate::{Client, ClientError};
 
 /// Why embedding a file failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EmbedFileError {
-    /// A request failed; `first..end` are the input rows it carried.
-    #[error("essays {first}..{end} of the input: {source}")]
-    Request {
-        /// First row of the failed request.
-        first: usize,
-        /// One past its last row.
-        end: usize,
-        /// The error.
-        source: ClientError,
-    },
-    /// The server was replaced mid-run (its fingerprint changed).
-    #[error("the server's fingerprint changed during the run (was {was}, now {now}); run again")]
-    FingerprintChanged {
-        /// Fingerprint of the first answer.
-        was: String,
-        /// Fingerprint of a later one.
-        now: String,
-    },
-    /// Writing the outputs failed.
-    #[error("cannot write {path}: {message}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-}
+pub type EmbedFileError = FileRunError;
 
 /// How to split and send the essays.
 #[derive(Debug, Clone, Copy)]
@@ -86,16 +58,7 @@ pub async fn embed_file(
     options: EmbedFileOptions,
 ) -> Result<EmbedFileReport, EmbedFileError> {
     let n = essays.len();
-    let bar = if options.progress {
-        ProgressBar::new(n as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} essays {per_sec} eta {eta}")
-    {
-        bar.set_style(style);
-    }
+    let bar = progress_bar(n, options.progress);
     let started = Instant::now();
     let batch_size = options.batch_size.max(1);
     let mut results = futures::stream::iter(essays.chunks(batch_size).enumerate())
@@ -114,30 +77,20 @@ pub async fn embed_file(
         .buffered(options.concurrency.max(1));
     let mut rows: Vec<f32> = Vec::with_capacity(n * 768);
     let mut dim = 0;
-    let mut fingerprint = String::new();
+    let mut server = SameServer::default();
     let mut truncated = 0usize;
     while let Some(res) = results.next().await {
         let emb = res?;
-        if fingerprint.is_empty() {
-            fingerprint = emb.fingerprint.clone();
-            dim = emb.vectors.ncols();
-        } else if fingerprint != emb.fingerprint {
-            return Err(EmbedFileError::FingerprintChanged {
-                was: fingerprint,
-                now: emb.fingerprint,
-            });
-        }
+        server.check(&emb.fingerprint)?;
+        dim = emb.vectors.ncols();
         truncated += emb.truncated.iter().filter(|t| **t).count();
         bar.inc(emb.vectors.nrows() as u64);
         rows.extend(emb.vectors.iter());
     }
     bar.finish_and_clear();
-    let write_err = |path: &Path, message: String| EmbedFileError::Write {
-        path: path.to_owned(),
-        message,
-    };
+    let fingerprint = server.fingerprint();
     let matrix =
-        Array2::from_shape_vec((n, dim), rows).map_err(|e| write_err(out, e.to_string()))?;
+        Array2::from_shape_vec((n, dim), rows).map_err(|e| FileRunError::write(out, &e))?;
     let ids: Vec<&str> = essays.iter().map(|e| e.id.as_str()).collect();
     write_outputs(out, &matrix, &ids, &fingerprint)?;
     Ok(EmbedFileReport {
@@ -150,28 +103,20 @@ pub async fn embed_file(
     })
 }
 
-/// Writes through a temporary file and a rename, so a failed run leaves no half-written matrix.
+/// Writes the matrix through a temporary file and a rename, then the ids file.
 fn write_outputs(
     out: &Path,
     matrix: &Array2<f32>,
     ids: &[&str],
     fingerprint: &str,
 ) -> Result<(), EmbedFileError> {
-    let err = |path: &Path, e: &dyn std::fmt::Display| EmbedFileError::Write {
-        path: path.to_owned(),
-        message: e.to_string(),
-    };
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
-    }
-    let tmp = out.with_extension("npy.partial");
-    let file = std::fs::File::create(&tmp).map_err(|e| err(&tmp, &e))?;
-    matrix
-        .write_npy(std::io::BufWriter::new(file))
-        .map_err(|e| err(&tmp, &e))?;
-    std::fs::rename(&tmp, out).map_err(|e| err(out, &e))?;
+    write_atomically(out, "npy.partial", |tmp| {
+        let file = std::fs::File::create(tmp).map_err(|e| FileRunError::write(tmp, &e))?;
+        matrix
+            .write_npy(std::io::BufWriter::new(file))
+            .map_err(|e| FileRunError::write(tmp, &e))
+    })?;
     let meta = serde_json::json!({ "fingerprint": fingerprint, "ids": ids });
     let ids_file = ids_path(out);
-    std::fs::write(&ids_file, meta.to_string()).map_err(|e| err(&ids_file, &e))?;
-    Ok(())
+    std::fs::write(&ids_file, meta.to_string()).map_err(|e| FileRunError::write(&ids_file, &e))
 }

@@ -15,6 +15,7 @@
 
 pub mod check_file;
 pub mod embed_file;
+pub mod file_run;
 pub mod input;
 
 use std::time::Duration;

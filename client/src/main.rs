@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use hemma_client::check_file::{CheckFileOptions, check_file};
 use hemma_client::embed_file::{EmbedFileOptions, embed_file};
-use hemma_client::input::{Columns, read_essays};
+use hemma_client::input::{Columns, Essay, read_essays};
 use hemma_client::{Client, ClientOptions};
 
 /// Talk to a hemma-offload server (usually through `ssh hemma -L 19000:127.0.0.1:9000 -N`).
@@ -25,6 +25,31 @@ struct Cli {
     command: Command,
 }
 
+/// Where the essays come from.
+#[derive(Debug, clap::Args)]
+struct EssayFile {
+    /// Input file: .jsonl (one JSON object per line) or .csv with a header.
+    #[arg(long)]
+    input: PathBuf,
+    /// Column or field holding the essay text.
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// Column or field holding the essay id (rows without it are numbered from 0).
+    #[arg(long, default_value = "id")]
+    id_column: String,
+}
+
+impl EssayFile {
+    /// Reads every essay, or names the first bad record.
+    fn read(self) -> anyhow::Result<Vec<Essay>> {
+        let columns = Columns {
+            text: self.text_column,
+            id: self.id_column,
+        };
+        Ok(read_essays(&self.input, &columns)?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the server's description (fingerprint, model, engine, limits) as JSON.
@@ -33,15 +58,8 @@ enum Command {
     Health,
     /// Embed essays from a .jsonl or .csv file into a .npy matrix (+ ids in input order).
     Embed {
-        /// Input file: .jsonl (one JSON object per line) or .csv with a header.
-        #[arg(long)]
-        input: PathBuf,
-        /// Column or field holding the essay text.
-        #[arg(long, default_value = "text")]
-        text_column: String,
-        /// Column or field holding the essay id (rows without it are numbered from 0).
-        #[arg(long, default_value = "id")]
-        id_column: String,
+        #[command(flatten)]
+        essays: EssayFile,
         /// Output .npy file, float32 [essays, dim]; ids go to <out>.ids.json.
         #[arg(long)]
         out: PathBuf,
@@ -61,15 +79,8 @@ enum Command {
     /// Check essays with LanguageTool (through the server) into a CSV of error counts:
     /// id, grammar, spelling, punctuation, then one column per category seen.
     Check {
-        /// Input file: .jsonl (one JSON object per line) or .csv with a header.
-        #[arg(long)]
-        input: PathBuf,
-        /// Column or field holding the essay text.
-        #[arg(long, default_value = "text")]
-        text_column: String,
-        /// Column or field holding the essay id (rows without it are numbered from 0).
-        #[arg(long, default_value = "id")]
-        id_column: String,
+        #[command(flatten)]
+        essays: EssayFile,
         /// Output .csv file.
         #[arg(long)]
         out: PathBuf,
@@ -104,9 +115,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Embed {
-            input,
-            text_column,
-            id_column,
+            essays,
             out,
             batch_size,
             concurrency,
@@ -116,11 +125,7 @@ async fn main() -> anyhow::Result<()> {
             if batch_size == 0 || concurrency == 0 {
                 bail!("--batch-size and --concurrency must be at least 1");
             }
-            let columns = Columns {
-                text: text_column,
-                id: id_column,
-            };
-            let essays = read_essays(&input, &columns)?;
+            let essays = essays.read()?;
             let client = Client::connect(options).await?;
             let options = EmbedFileOptions {
                 batch_size,
@@ -142,9 +147,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Check {
-            input,
-            text_column,
-            id_column,
+            essays,
             out,
             batch_size,
             concurrency,
@@ -153,11 +156,7 @@ async fn main() -> anyhow::Result<()> {
             if batch_size == 0 || concurrency == 0 {
                 bail!("--batch-size and --concurrency must be at least 1");
             }
-            let columns = Columns {
-                text: text_column,
-                id: id_column,
-            };
-            let essays = read_essays(&input, &columns)?;
+            let essays = essays.read()?;
             let client = Client::connect(options).await?;
             let options = CheckFileOptions {
                 batch_size,

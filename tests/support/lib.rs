@@ -45,22 +45,29 @@ pub fn languagetool_urls() -> Vec<String> {
     }
 }
 
-/// The `hemma` CLI binary of this workspace, built on first use (a no-op when it is fresh).
+/// The `hemma` CLI binary of this workspace.
+///
+/// `cargo test --workspace` builds it before any test runs (the client's own tests need it). Run
+/// alone, a test builds it once; that build resolves features for one package and so may
+/// recompile dependencies, which is why an existing binary is used as it is.
 pub fn hemma_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "--quiet", "-p", "hemma-client", "--bin", "hemma"])
-                .current_dir(repo_root())
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the hemma CLI failed");
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| repo_root().join("target"));
-            target.join("debug/hemma")
+            let bin = target.join("debug/hemma");
+            if !bin.exists() {
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = std::process::Command::new(cargo)
+                    .args(["build", "--quiet", "-p", "hemma-client", "--bin", "hemma"])
+                    .current_dir(repo_root())
+                    .status()
+                    .expect("cargo runs");
+                assert!(status.success(), "building the hemma CLI failed");
+            }
+            bin
         })
         .clone()
 }

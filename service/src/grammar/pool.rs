@@ -571,6 +571,179 @@ async fn prober(pool: Weak<Pool>, wake: Arc<Notify>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grammar::response::ReceivedMatch;
+
+    /// An in-crate upstream whose answers the test scripts.
+    #[derive(Debug)]
+    struct Scripted {
+        url: String,
+        version: Mutex<String>,
+        failure: Mutex<Option<UpstreamError>>,
+        checks: AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(url: &str) -> Arc<Scripted> {
+            Arc::new(Scripted {
+                url: url.into(),
+                version: Mutex::new("6.7".into()),
+                failure: Mutex::new(None),
+                checks: AtomicUsize::new(0),
+            })
+        }
+        fn fail_with(&self, e: Option<UpstreamError>) {
+            *self.failure.lock().unwrap() = e;
+        }
+    }
+
+    /// Lets the pool own a `Box<dyn Upstream>` while the test keeps a handle.
+    #[derive(Debug)]
+    struct Shared(Arc<Scripted>);
+
+    #[async_trait::async_trait]
+    impl Upstream for Shared {
+        fn url(&self) -> &str {
+            &self.0.url
+        }
+        async fn check(&self, text: &str, _: &CheckOptions) -> Result<Received, UpstreamError> {
+            if text != PROBE_TEXT {
+                self.0.checks.fetch_add(1, Ordering::Relaxed);
+            }
+            // Stay in flight across a scheduling point, as a network call would.
+            tokio::task::yield_now().await;
+            if let Some(e) = self.0.failure.lock().unwrap().clone() {
+                return Err(e);
+            }
+            Ok(Received {
+                version: self.0.version.lock().unwrap().clone(),
+                matches: vec![ReceivedMatch {
+                    offset: 0,
+                    length: 1,
+                    message: String::new(),
+                    short_message: String::new(),
+                    rule_id: self.0.url.clone(),
+                    rule_sub_id: String::new(),
+                    rule_description: String::new(),
+                    category_id: "TYPOS".into(),
+                    category_name: String::new(),
+                    issue_type: String::new(),
+                    replacements: Vec::new(),
+                }],
+            })
+        }
+        async fn max_text_length(&self) -> Result<Option<usize>, UpstreamError> {
+            Ok(None)
+        }
+    }
+
+    async fn pool_of(upstreams: &[Arc<Scripted>]) -> Arc<Pool> {
+        let boxed = upstreams
+            .iter()
+            .map(|u| Box::new(Shared(u.clone())) as Box<dyn Upstream>)
+            .collect();
+        let config = PoolConfig {
+            probe_interval: Duration::from_secs(60),
+            busy_backoff: Duration::from_millis(1),
+            ..PoolConfig::default()
+        };
+        let pool = Pool::start(boxed, config, CheckOptions::default(), Metrics::new());
+        // Both probed in: wait until every instance is healthy.
+        while pool.status().upstreams.iter().any(|u| !u.healthy) {
+            pool.wait_ready().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        pool
+    }
+
+    fn transport(url: &str) -> UpstreamError {
+        UpstreamError::Transport {
+            url: url.into(),
+            reason: "connection refused".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_retries_once_elsewhere_and_takes_the_instance_out() {
+        let (a, b) = (Scripted::new("http://a"), Scripted::new("http://b"));
+        let pool = pool_of(&[a.clone(), b.clone()]).await;
+        a.fail_with(Some(transport("http://a")));
+        // Rotation starts one of two checks on `a`: both must still succeed, on `b`.
+        for _ in 0..2 {
+            let r = pool.check("text", &CheckOptions::default()).await.unwrap();
+            assert_eq!(r.matches[0].rule_id, "http://b");
+        }
+        let status = pool.status();
+        assert!(!status.upstreams[0].healthy);
+        assert_eq!(
+            status.upstreams[0].last_error.as_deref(),
+            Some("connection refused")
+        );
+        assert!(status.ready, "b still serves");
+        assert_eq!(a.checks.load(Ordering::Relaxed), 1, "a is not asked again");
+    }
+
+    #[tokio::test]
+    async fn no_healthy_instance_is_unavailable_naming_each() {
+        let (a, b) = (Scripted::new("http://a"), Scripted::new("http://b"));
+        let pool = pool_of(&[a.clone(), b.clone()]).await;
+        a.fail_with(Some(transport("http://a")));
+        b.fail_with(Some(transport("http://b")));
+        let err = pool
+            .check("text", &CheckOptions::default())
+            .await
+            .unwrap_err();
+        let PoolError::Unavailable { detail } = err else {
+            panic!("{err}")
+        };
+        assert!(detail.contains("http://a: connection refused"), "{detail}");
+        assert!(detail.contains("http://b: connection refused"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn busy_is_retried_then_resource_exhausted() {
+        let a = Scripted::new("http://a");
+        let pool = pool_of(std::slice::from_ref(&a)).await;
+        a.fail_with(Some(UpstreamError::Status {
+            url: "http://a".into(),
+            status: 503,
+            body: "Error: too many".into(),
+        }));
+        let err = pool
+            .check("text", &CheckOptions::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PoolError::Busy { tries: 4, .. }), "{err}");
+        assert_eq!(a.checks.load(Ordering::Relaxed), 4);
+    }
+
+    #[tokio::test]
+    async fn a_changed_version_leaves_the_pool() {
+        let a = Scripted::new("http://a");
+        let pool = pool_of(std::slice::from_ref(&a)).await;
+        *a.version.lock().unwrap() = "6.8".into();
+        let err = pool
+            .check("text", &CheckOptions::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("restart hemma-offload"), "{err}");
+        assert!(!pool.status().ready);
+        assert_eq!(pool.version(), Some("6.7"));
+    }
+
+    #[tokio::test]
+    async fn least_in_flight_spreads_concurrent_checks() {
+        let (a, b) = (Scripted::new("http://a"), Scripted::new("http://b"));
+        let pool = pool_of(&[a.clone(), b.clone()]).await;
+        let options = CheckOptions::default();
+        let checks = (0..10).map(|_| pool.check("text", &options));
+        futures::future::try_join_all(checks).await.unwrap();
+        let (na, nb) = (
+            a.checks.load(Ordering::Relaxed),
+            b.checks.load(Ordering::Relaxed),
+        );
+        assert_eq!(na + nb, 10);
+        assert!(na >= 4 && nb >= 4, "{na} / {nb}");
+    }
 
     #[test]
     fn limit_is_read_from_413_bodies() {
