@@ -28,8 +28,13 @@ fetch() {
   echo "languagetool: resolving LanguageTool $ver from Maven Central into $lib" >&2
   rm -rf "$lib"
   mkdir -p "$lib"
-  mvn -q -B -Dstyle.color=never -f "$root/scripts/languagetool/pom.xml" dependency:copy-dependencies \
-    -Dlanguagetool.version="$ver" -DoutputDirectory="$lib" >&2
+  mkdir -p "$home"
+  if ! mvn -q -B -f "$root/scripts/languagetool/pom.xml" dependency:copy-dependencies \
+    -Dlanguagetool.version="$ver" -DoutputDirectory="$lib" >"$home/mvn-$ver.log" 2>&1; then
+    echo "languagetool: Maven could not resolve LanguageTool $ver; its output:" >&2
+    cat "$home/mvn-$ver.log" >&2
+    exit 1
+  fi
   touch "$lib/.complete"
 }
 
