@@ -137,21 +137,24 @@ fn grammar_result(r: &CheckResult, cached: bool, keep: usize) -> GrammarResult {
         matches: r
             .matches
             .iter()
-            .map(|m| GrammarMatch {
-                offset_utf16: m.offset_utf16 as u32,
-                length_utf16: m.length_utf16 as u32,
-                offset: m.offset as u32,
-                length: m.length as u32,
-                message: m.message.clone(),
-                short_message: m.short_message.clone(),
-                rule_id: m.rule_id.clone(),
-                rule_sub_id: m.rule_sub_id.clone(),
-                rule_description: m.rule_description.clone(),
-                category_id: m.category_id.clone(),
-                category_name: m.category_name.clone(),
-                issue_type: m.issue_type.clone(),
-                replacements: m.replacements.iter().take(keep).cloned().collect(),
-                kind: m.kind.name().to_owned(),
+            .map(|m| {
+                let r = &m.received;
+                GrammarMatch {
+                    offset_utf16: r.offset_utf16 as u32,
+                    length_utf16: r.length_utf16 as u32,
+                    offset: m.offset as u32,
+                    length: m.length as u32,
+                    message: r.message.clone(),
+                    short_message: r.short_message.clone(),
+                    rule_id: r.rule_id.clone(),
+                    rule_sub_id: r.rule_sub_id.clone(),
+                    rule_description: r.rule_description.clone(),
+                    category_id: r.category_id.clone(),
+                    category_name: r.category_name.clone(),
+                    issue_type: r.issue_type.clone(),
+                    replacements: r.replacements.iter().take(keep).cloned().collect(),
+                    kind: m.kind.name().to_owned(),
+                }
             })
             .collect(),
         counts: Some(GrammarCounts {

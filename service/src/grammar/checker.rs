@@ -134,7 +134,7 @@ impl Grammar {
                     .matches
                     .into_iter()
                     .map(|mut m| {
-                        m.offset += part.start_utf16;
+                        m.offset_utf16 += part.start_utf16;
                         m
                     })
                     .collect::<Vec<_>>(),
@@ -154,36 +154,27 @@ pub fn build_result(
     let index = Utf16Index::new(text);
     let mut counts = Counts::default();
     let mut matches = Vec::with_capacity(received.len());
-    for m in received {
-        let span = index.to_chars(m.offset, m.length).map_err(|e| {
-            PoolError::Malformed(format!(
-                "LanguageTool reported match {} (rule {}) at {e}",
-                matches.len(),
-                m.rule_id
-            ))
-        })?;
+    for mut m in received {
+        let span = index
+            .to_chars(m.offset_utf16, m.length_utf16)
+            .map_err(|e| {
+                PoolError::Malformed(format!(
+                    "LanguageTool reported match {} (rule {}) at {e}",
+                    matches.len(),
+                    m.rule_id
+                ))
+            })?;
         let kind = categorise::classify(&m.category_id, &m.rule_id);
         counts.add(kind, &m.category_id);
-        let mut replacements = m.replacements;
-        replacements.truncate(MAX_REPLACEMENTS);
+        m.replacements.truncate(MAX_REPLACEMENTS);
         matches.push(Match {
-            offset_utf16: m.offset,
-            length_utf16: m.length,
+            received: m,
             offset: span.offset,
             length: span.length,
-            message: m.message,
-            short_message: m.short_message,
-            rule_id: m.rule_id,
-            rule_sub_id: m.rule_sub_id,
-            rule_description: m.rule_description,
-            category_id: m.category_id,
-            category_name: m.category_name,
-            issue_type: m.issue_type,
-            replacements,
             kind,
         });
     }
-    matches.sort_by_key(|m| (m.offset_utf16, m.length_utf16));
+    matches.sort_by_key(|m| (m.received.offset_utf16, m.received.length_utf16));
     Ok(CheckResult {
         languagetool_version: version.to_owned(),
         matches,

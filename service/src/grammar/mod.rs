@@ -20,39 +20,21 @@ use serde::{Deserialize, Serialize};
 pub use categorise::{Counts, Kind};
 pub use checker::{Grammar, GrammarError};
 pub use options::CheckOptions;
+pub use response::ReceivedMatch;
 
 /// Replacements kept per match (the cache stores no more).
 pub const MAX_REPLACEMENTS: usize = 10;
 
-/// One match, with offsets in both units and its count kind.
+/// One match: what LanguageTool said, its offsets in characters, and its count kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Match {
-    /// Start, UTF-16 units (as LanguageTool reports it).
-    pub offset_utf16: usize,
-    /// Length, UTF-16 units.
-    pub length_utf16: usize,
+    /// The match as received (UTF-16 offsets, rule, category, message, replacements).
+    #[serde(flatten)]
+    pub received: ReceivedMatch,
     /// Start, Unicode scalar values.
     pub offset: usize,
     /// Length, Unicode scalar values.
     pub length: usize,
-    /// The explanation.
-    pub message: String,
-    /// The short explanation (often empty).
-    pub short_message: String,
-    /// Rule id.
-    pub rule_id: String,
-    /// Rule sub id.
-    pub rule_sub_id: String,
-    /// Rule description.
-    pub rule_description: String,
-    /// Category id.
-    pub category_id: String,
-    /// Category name.
-    pub category_name: String,
-    /// ITS issue type.
-    pub issue_type: String,
-    /// First replacements, best first (at most [`MAX_REPLACEMENTS`]).
-    pub replacements: Vec<String>,
     /// The count it adds to.
     pub kind: Kind,
 }

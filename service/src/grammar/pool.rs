@@ -617,8 +617,8 @@ mod tests {
             Ok(Received {
                 version: self.0.version.lock().unwrap().clone(),
                 matches: vec![ReceivedMatch {
-                    offset: 0,
-                    length: 1,
+                    offset_utf16: 0,
+                    length_utf16: 1,
                     message: String::new(),
                     short_message: String::new(),
                     rule_id: self.0.url.clone(),

@@ -2,15 +2,15 @@
 //! `/v1/check` JSON, parsed leniently (unknown keys ignored, optional keys defaulted; see
 //! API-FACTS §3) into one [`Received`] form.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One match as an upstream reported it (offsets in UTF-16 units).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceivedMatch {
-    /// Start, UTF-16 units.
-    pub offset: usize,
+    /// Start, UTF-16 units (as LanguageTool reports it).
+    pub offset_utf16: usize,
     /// Length, UTF-16 units.
-    pub length: usize,
+    pub length_utf16: usize,
     /// The explanation.
     pub message: String,
     /// The short explanation (often empty).
@@ -27,7 +27,7 @@ pub struct ReceivedMatch {
     pub category_name: String,
     /// ITS issue type, e.g. `misspelling`.
     pub issue_type: String,
-    /// Suggested replacements, best first.
+    /// Suggested replacements, best first (at most [`super::MAX_REPLACEMENTS`] once checked).
     pub replacements: Vec<String>,
 }
 
@@ -98,8 +98,8 @@ pub fn parse_v2(body: &[u8]) -> Result<Received, serde_json::Error> {
             .matches
             .into_iter()
             .map(|m| ReceivedMatch {
-                offset: m.offset,
-                length: m.length,
+                offset_utf16: m.offset,
+                length_utf16: m.length,
                 message: m.message,
                 short_message: m.short_message,
                 rule_id: m.rule.id,
@@ -172,8 +172,8 @@ pub fn parse_wrapper(body: &[u8]) -> Result<Received, WrapperParseError> {
             .errors
             .into_iter()
             .map(|e| ReceivedMatch {
-                offset: e.offset,
-                length: e.length,
+                offset_utf16: e.offset,
+                length_utf16: e.length,
                 message: e.message,
                 short_message: e.short_message,
                 rule_id: e.rule_id,
