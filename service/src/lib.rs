@@ -21,5 +21,6 @@ pub mod embed;
 pub mod fingerprint;
 pub mod grammar;
 pub mod model;
+pub mod nlp;
 pub mod server;
 pub mod telemetry;

@@ -1,0 +1,48 @@
+//! A native port of spaCy's `en_core_web_sm` 3.8.0 inference (the parts the essay features use),
+//! reading the model's own files from `models/spacy/` (see `shared/docs/spacy-port/SPEC.md`).
+//!
+//! So far: the tokenizer ([`tokenizer`]), with Python's character classes ([`pychar`]).
+
+pub mod pychar;
+pub mod tokenizer;
+
+use std::path::PathBuf;
+
+/// Why the NLP pipeline cannot load or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NlpError {
+    /// A model file could not be read.
+    #[error("cannot read spaCy model file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A model file does not have the expected layout.
+    #[error("spaCy model file {path} is not in the expected format: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What did not fit.
+        message: String,
+    },
+    /// A tokenizer pattern did not compile.
+    #[error("the tokenizer's {name} pattern does not compile: {message}")]
+    Pattern {
+        /// `prefix`, `suffix`, `infix` or `url`.
+        name: &'static str,
+        /// The regex engine's message.
+        message: String,
+    },
+    /// A pattern gave up on an input (backtracking limit).
+    #[error("the tokenizer's {name} pattern gave up on a {len}-byte input: {message}")]
+    Match {
+        /// Which pattern.
+        name: &'static str,
+        /// Input length in bytes.
+        len: usize,
+        /// The regex engine's message.
+        message: String,
+    },
+}

@@ -1,0 +1,167 @@
+//! The native tokenizer against spaCy: hand-written edge cases, and token texts and whitespace
+//! flags equal to the spaCy oracle on every essay that has token data (raw and normalised).
+//!
+//! The oracle lives in the team's shared data (`../shared/data/oracle`, or `$HEMMA_ORACLE_DIR`
+//! with the essays in `$HEMMA_ESSAYS_FILE`).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use hemma_offload::nlp::pychar::is_space;
+use hemma_offload::nlp::tokenizer::{Tokenizer, Tokens};
+use hemma_offload_e2e::repo_root;
+
+fn tokenizer() -> Tokenizer {
+    let models = repo_root().join("models/spacy");
+    Tokenizer::load(
+        &models.join("en_core_web_sm-3.8.0"),
+        &models.join("tables/tok_url_match_rustsafe.txt"),
+    )
+    .expect("the vendored model loads")
+}
+
+fn texts(t: &Tokens) -> Vec<(&str, bool)> {
+    t.tokens
+        .iter()
+        .map(|t| (t.text.as_str(), t.spacy))
+        .collect()
+}
+
+#[test]
+fn edge_cases_follow_spacy() {
+    let tok = tokenizer();
+    let cases: Vec<(&str, Vec<(&str, bool)>)> = vec![
+        ("", vec![]),
+        (" x", vec![(" ", false), ("x", false)]),
+        ("a  b", vec![("a", true), (" ", false), ("b", false)]),
+        ("a\n\nb", vec![("a", false), ("\n\n", false), ("b", false)]),
+        ("a \n b", vec![("a", true), ("\n ", false), ("b", false)]),
+        (
+            "I can't go.",
+            vec![
+                ("I", true),
+                ("ca", false),
+                ("n't", true),
+                ("go", false),
+                (".", false),
+            ],
+        ),
+        (
+            "(hello)",
+            vec![("(", false), ("hello", false), (")", false)],
+        ),
+        ("end. ", vec![("end", false), (".", true)]),
+    ];
+    for (text, want) in cases {
+        let got = tok.tokenize(text).unwrap();
+        assert_eq!(texts(&got), want, "{text:?}");
+        let rebuilt: String = got
+            .tokens
+            .iter()
+            .map(|t| format!("{}{}", t.text, if t.spacy { " " } else { "" }))
+            .collect();
+        assert_eq!(rebuilt, text);
+    }
+    let dont = tok.tokenize("don't").unwrap();
+    assert_eq!(dont.tokens[1].norm.as_deref(), Some("not"));
+}
+
+/// Python's `re.sub(r"\s+", " ", text).strip()`.
+fn normalise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.chars() {
+        if is_space(c) {
+            in_space = true;
+        } else {
+            if in_space && !out.is_empty() {
+                out.push(' ');
+            }
+            in_space = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn shared(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(default))
+}
+
+#[test]
+fn tokens_and_whitespace_equal_the_spacy_oracle() {
+    let oracle = shared("HEMMA_ORACLE_DIR", "../shared/data/oracle").join("tokens.jsonl.gz");
+    let essays_file = shared(
+        "HEMMA_ESSAYS_FILE",
+        "../shared/data/essays/ellipse_sample.jsonl",
+    );
+    assert!(
+        oracle.exists() && essays_file.exists(),
+        "the spaCy oracle is not at {} / {}: set HEMMA_ORACLE_DIR and HEMMA_ESSAYS_FILE",
+        oracle.display(),
+        essays_file.display()
+    );
+    let essays: HashMap<String, String> = std::fs::read_to_string(&essays_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let tok = tokenizer();
+    let reader = BufReader::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&oracle).unwrap(),
+    ));
+    let (mut docs, mut tokens, mut mismatched) = (0, 0, Vec::new());
+    for line in reader.lines() {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let id = v["id"].as_str().unwrap();
+        let raw = &essays[id];
+        for (variant, text) in [("raw", raw.clone()), ("norm", normalise(raw))] {
+            let want: Vec<(String, bool)> = v[variant]["tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t[0].as_str().unwrap().to_owned(), t[1].as_bool().unwrap()))
+                .collect();
+            let got: Vec<(String, bool)> = tok
+                .tokenize(&text)
+                .unwrap()
+                .tokens
+                .into_iter()
+                .map(|t| (t.text, t.spacy))
+                .collect();
+            docs += 1;
+            tokens += want.len();
+            if got != want {
+                let at = got
+                    .iter()
+                    .zip(&want)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(got.len().min(want.len()));
+                mismatched.push(format!(
+                    "{id} {variant}: first difference at token {at}: got {:?}, spaCy {:?}",
+                    got.get(at),
+                    want.get(at)
+                ));
+            }
+        }
+    }
+    println!(
+        "tokenizer parity: {docs} documents, {tokens} tokens, {} documents differ",
+        mismatched.len()
+    );
+    assert!(
+        docs >= 1200,
+        "the oracle has 600 essays x 2 variants, read {docs}"
+    );
+    assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
+}
