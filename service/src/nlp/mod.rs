@@ -1,10 +1,13 @@
 //! A native port of spaCy's `en_core_web_sm` 3.8.0 inference (the parts the essay features use),
 //! reading the model's own files from `models/spacy/` (see `shared/docs/spacy-port/SPEC.md`).
 //!
-//! So far: the tokenizer ([`tokenizer`]), with Python's character classes ([`pychar`]).
+//! So far: the tokenizer ([`tokenizer`]) and lexical attributes ([`lexeme`]), with Python's
+//! character classes ([`pychar`], tables generated from Python 3.11 in [`unicode_tables`]).
 
+pub mod lexeme;
 pub mod pychar;
 pub mod tokenizer;
+pub mod unicode_tables;
 
 use std::path::PathBuf;
 

@@ -1,5 +1,42 @@
 //! Character classes with Python 3.11 semantics, where they differ from Rust's (SPEC §4.5).
 
+use super::unicode_tables::{DIGIT, LETTER, PUNCT, UPPER_LETTER};
+
+fn in_table(table: &[(u32, u32)], c: char) -> bool {
+    let cp = c as u32;
+    table
+        .binary_search_by(|&(lo, hi)| {
+            if hi < cp {
+                std::cmp::Ordering::Less
+            } else if lo > cp {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// A letter: general category `L*` (not Rust's `is_alphabetic`, which adds `Nl` and marks).
+pub fn is_letter(c: char) -> bool {
+    in_table(LETTER, c)
+}
+
+/// An upper-case letter: general category `Lu`.
+pub fn is_upper_letter(c: char) -> bool {
+    in_table(UPPER_LETTER, c)
+}
+
+/// Python's `str.isdigit` for one character (includes superscripts such as `²`).
+pub fn is_digit(c: char) -> bool {
+    in_table(DIGIT, c)
+}
+
+/// Punctuation: general category `P*` (`$ + < = > ^ | ~` are symbols, not punctuation).
+pub fn is_punct(c: char) -> bool {
+    in_table(PUNCT, c)
+}
+
 /// Python's `str.isspace` for one character: Rust's whitespace plus U+001C..U+001F.
 pub fn is_space(c: char) -> bool {
     matches!(c,
@@ -26,5 +63,13 @@ mod tests {
         }
         assert!(!is_space_str(""));
         assert!(is_space_str(" \n\t"));
+    }
+
+    #[test]
+    fn classes_follow_python() {
+        assert!(is_letter('a') && is_letter('Ω') && !is_letter('Ⅻ') && !is_letter('\u{301}'));
+        assert!(is_upper_letter('A') && !is_upper_letter('a'));
+        assert!(is_digit('7') && is_digit('²') && !is_digit('½'));
+        assert!(is_punct('.') && is_punct('—') && !is_punct('$') && !is_punct('+'));
     }
 }

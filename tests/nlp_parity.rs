@@ -1,4 +1,4 @@
-//! The native tokenizer against spaCy: hand-written edge cases, and token texts and whitespace
+//! The native spaCy port against spaCy. Tokenizer: hand-written edge cases, and token texts and whitespace
 //! flags equal to the spaCy oracle on every essay that has token data (raw and normalised).
 //!
 //! The oracle lives in the team's shared data (`../shared/data/oracle`, or `$HEMMA_ORACLE_DIR`
@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
+use hemma_offload::nlp::lexeme::Lexicon;
 use hemma_offload::nlp::pychar::is_space;
 use hemma_offload::nlp::tokenizer::{Tokenizer, Tokens};
 use hemma_offload_e2e::repo_root;
@@ -65,6 +66,27 @@ fn edge_cases_follow_spacy() {
     }
     let dont = tok.tokenize("don't").unwrap();
     assert_eq!(dont.tokens[1].norm.as_deref(), Some("not"));
+}
+
+#[test]
+fn lexeme_norms_come_from_the_model_then_base_norms_then_lowercase() {
+    let models = repo_root().join("models/spacy");
+    let lex = Lexicon::load(&models.join("en_core_web_sm-3.8.0"), &models.join("tables")).unwrap();
+    assert_eq!(lex.lex_norm("colour"), "color");
+    assert_eq!(lex.lex_norm("Colour"), "color");
+    assert_eq!(lex.lex_norm("cos"), "because");
+    assert_eq!(lex.lex_norm("\u{2019}"), "'");
+    assert_eq!(lex.lex_norm("Hello"), "hello");
+    let tok = tokenizer();
+    let t = tok.tokenize("I can't").unwrap();
+    let f = lex.features(&t.tokens[2]);
+    // "n't" carries the exception NORM "not"; SPACY 0; not whitespace.
+    assert_eq!(f[0], lex.id("not"));
+    assert_eq!(f[1], lex.id("n"));
+    assert_eq!(f[3], lex.id("x'x"));
+    assert_eq!(&f[4..], &[0, 0]);
+    // "I": shape "X" and prefix "X"... are reserved symbols (id 101), not hashes.
+    assert_eq!(lex.features(&t.tokens[0])[3], 101);
 }
 
 /// Python's `re.sub(r"\s+", " ", text).strip()`.
