@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use hemma_offload::nlp::lexeme::Lexicon;
 use hemma_offload::nlp::pychar::is_space;
+use hemma_offload::nlp::tagger::Tagger;
+use hemma_offload::nlp::tok2vec::Tok2Vec;
 use hemma_offload::nlp::tokenizer::{Tokenizer, Tokens};
 use hemma_offload_e2e::repo_root;
 
@@ -186,4 +188,75 @@ fn tokens_and_whitespace_equal_the_spacy_oracle() {
         "the oracle has 600 essays x 2 variants, read {docs}"
     );
     assert!(mismatched.is_empty(), "{}", mismatched.join("\n"));
+}
+
+/// The oracle's documents: (id, variant, text, tokens as JSON arrays).
+fn oracle_docs(limit: usize) -> Vec<(String, &'static str, String, Vec<serde_json::Value>)> {
+    let oracle = shared("HEMMA_ORACLE_DIR", "../shared/data/oracle").join("tokens.jsonl.gz");
+    let essays_file = shared(
+        "HEMMA_ESSAYS_FILE",
+        "../shared/data/essays/ellipse_sample.jsonl",
+    );
+    let essays: HashMap<String, String> = std::fs::read_to_string(&essays_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let reader = BufReader::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&oracle).unwrap(),
+    ));
+    let mut out = Vec::new();
+    for line in reader.lines().take(limit) {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let id = v["id"].as_str().unwrap().to_owned();
+        let raw = essays[&id].clone();
+        for (variant, text) in [("raw", raw.clone()), ("norm", normalise(&raw))] {
+            let tokens = v[variant]["tokens"].as_array().unwrap().clone();
+            out.push((id.clone(), variant, text, tokens));
+        }
+    }
+    out
+}
+
+#[test]
+fn tags_equal_the_spacy_oracle() {
+    let models = repo_root().join("models/spacy");
+    let model_dir = models.join("en_core_web_sm-3.8.0");
+    let tok = tokenizer();
+    let lex = Lexicon::load(&model_dir, &models.join("tables")).unwrap();
+    let t2v = Tok2Vec::load(&model_dir).unwrap();
+    let tagger = Tagger::load(&model_dir).unwrap();
+    let (mut compared, mut wrong, mut examples) = (0usize, 0usize, Vec::new());
+    for (id, variant, text, want) in oracle_docs(600) {
+        let tokens = tok.tokenize(&text).unwrap().tokens;
+        let features: Vec<[u64; 6]> = tokens.iter().map(|t| lex.features(t)).collect();
+        let vectors = t2v.forward(&features);
+        let tags = tagger.tag(vectors.view());
+        for (k, (t, w)) in tokens.iter().zip(&want).enumerate() {
+            // The attribute ruler rewrites the tags of whitespace tokens (SPEC §1).
+            if hemma_offload::nlp::pychar::is_space_str(&t.text) {
+                continue;
+            }
+            compared += 1;
+            if tags[k] != w[2].as_str().unwrap() {
+                wrong += 1;
+                if examples.len() < 10 {
+                    examples.push(format!(
+                        "{id} {variant} token {k} {:?}: {} vs spaCy {}",
+                        t.text, tags[k], w[2]
+                    ));
+                }
+            }
+        }
+    }
+    println!("tagger parity: {compared} tokens, {wrong} differ");
+    assert!(compared > 500_000, "{compared}");
+    assert_eq!(wrong, 0, "{}", examples.join("\n"));
 }

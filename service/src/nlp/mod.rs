@@ -6,6 +6,9 @@
 
 pub mod lexeme;
 pub mod pychar;
+pub mod tagger;
+pub mod thinc;
+pub mod tok2vec;
 pub mod tokenizer;
 pub mod unicode_tables;
 
