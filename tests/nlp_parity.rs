@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use hemma_offload::nlp::lexeme::Lexicon;
+use hemma_offload::nlp::parser::Parser;
 use hemma_offload::nlp::pychar::is_space;
 use hemma_offload::nlp::tagger::Tagger;
 use hemma_offload::nlp::tok2vec::Tok2Vec;
@@ -259,4 +260,53 @@ fn tags_equal_the_spacy_oracle() {
     println!("tagger parity: {compared} tokens, {wrong} differ");
     assert!(compared > 500_000, "{compared}");
     assert_eq!(wrong, 0, "{}", examples.join("\n"));
+}
+
+#[test]
+fn parses_equal_the_spacy_oracle() {
+    let models = repo_root().join("models/spacy");
+    let model_dir = models.join("en_core_web_sm-3.8.0");
+    let tok = tokenizer();
+    let lex = Lexicon::load(&model_dir, &models.join("tables")).unwrap();
+    let t2v = Tok2Vec::load(&model_dir).unwrap();
+    let parser = Parser::load(&model_dir).unwrap();
+    let limit: usize = std::env::var("HEMMA_PARITY_ESSAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    let (mut compared, mut wrong, mut examples) = (0usize, [0usize; 3], Vec::new());
+    for (id, variant, text, want) in oracle_docs(limit) {
+        let tokenized = tok.tokenize(&text).unwrap();
+        let tokens = tokenized.tokens;
+        let features: Vec<[u64; 6]> = tokens.iter().map(|t| lex.features(t)).collect();
+        let vectors = t2v.forward(&features);
+        let is_space: Vec<bool> = tokens
+            .iter()
+            .map(|t| hemma_offload::nlp::pychar::is_space_str(&t.text))
+            .collect();
+        let parse = parser.parse(vectors.view(), !tokenized.first_token_replaced, &is_space);
+        for (k, w) in want.iter().enumerate() {
+            compared += 1;
+            // The attribute ruler rewrites the dep of whitespace tokens (SPEC §1): compare heads
+            // and sentence starts everywhere, labels off whitespace.
+            let checks = [
+                !is_space[k] && parse.deps[k] != w[4].as_str().unwrap(),
+                parse.heads[k] as u64 != w[5].as_u64().unwrap(),
+                parse.sent_starts[k] != w[6].as_bool().unwrap(),
+            ];
+            for (slot, bad) in checks.iter().enumerate() {
+                if *bad {
+                    wrong[slot] += 1;
+                    if examples.len() < 10 {
+                        examples.push(format!("{id} {variant} token {k} {:?}: dep {} head {} start {} vs spaCy {} {} {}", tokens[k].text, parse.deps[k], parse.heads[k], parse.sent_starts[k], w[4], w[5], w[6]));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "parser parity: {compared} tokens; dep {} / head {} / sent_start {} differ",
+        wrong[0], wrong[1], wrong[2]
+    );
+    assert_eq!(wrong, [0, 0, 0], "{}", examples.join("\n"));
 }

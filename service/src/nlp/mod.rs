@@ -5,6 +5,7 @@
 //! character classes ([`pychar`], tables generated from Python 3.11 in [`unicode_tables`]).
 
 pub mod lexeme;
+pub mod parser;
 pub mod pychar;
 pub mod tagger;
 pub mod thinc;
