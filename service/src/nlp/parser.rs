@@ -347,8 +347,8 @@ fn children_from_heads(heads: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<bool>) {
         }
         let mut ok = true;
         let mut cs = 0;
-        for i in 0..n {
-            if (i > 0 && starts[i]) || i == n - 1 {
+        for (i, &start) in starts.iter().enumerate() {
+            if (i > 0 && start) || i == n - 1 {
                 if (cs..i).any(|j| heads[j] < cs || heads[j] > i) {
                     ok = false;
                     break;
