@@ -1,11 +1,15 @@
 //! A native port of spaCy's `en_core_web_sm` 3.8.0 inference (the parts the essay features use),
 //! reading the model's own files from `models/spacy/` (see `shared/docs/spacy-port/SPEC.md`).
 //!
-//! So far: the tokenizer ([`tokenizer`]) and lexical attributes ([`lexeme`]), with Python's
-//! character classes ([`pychar`], tables generated from Python 3.11 in [`unicode_tables`]).
+//! [`pipeline::Pipeline`] runs, per text: [`tokenizer`] → [`lexeme`] features → [`tok2vec`] →
+//! [`tagger`] → [`parser`] → [`attribute_ruler`]. The model files are read with [`thinc`];
+//! Python's character classes are in [`pychar`] (tables generated from Python 3.11 in
+//! [`unicode_tables`]).
 
+pub mod attribute_ruler;
 pub mod lexeme;
 pub mod parser;
+pub mod pipeline;
 pub mod pychar;
 pub mod tagger;
 pub mod thinc;
