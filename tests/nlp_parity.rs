@@ -281,3 +281,65 @@ fn the_pipeline_equals_the_spacy_oracle() {
     assert!(tally.compared > 50_000 || limit < 600, "{}", tally.compared);
     assert_eq!(tally.differ, [0; 5], "{}", tally.examples.join("\n"));
 }
+
+#[test]
+fn readability_equals_textdescriptives_on_every_essay() {
+    use hemma_offload::nlp::hyphenate::Hyphenator;
+    use hemma_offload::nlp::readability::readability;
+    let pipeline = Pipeline::load(&repo_root().join("models/spacy")).unwrap();
+    let hyphenator =
+        Hyphenator::load(&repo_root().join("models/hyphenation/hyph_en_GB.dic")).unwrap();
+    let features = shared("HEMMA_ORACLE_DIR", "../shared/data/oracle").join("features.jsonl");
+    let essays_file = shared(
+        "HEMMA_ESSAYS_FILE",
+        "../shared/data/essays/ellipse_sample.jsonl",
+    );
+    let essays: HashMap<String, String> = std::fs::read_to_string(&essays_file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let limit: usize = std::env::var("HEMMA_PARITY_FEATURE_ESSAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let names = ["flesch_kincaid", "smog", "coleman_liau", "ari"];
+    let (mut docs, mut differ, mut examples) = (0, [0usize; 4], Vec::new());
+    for line in std::fs::read_to_string(&features)
+        .unwrap()
+        .lines()
+        .take(limit)
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_str().unwrap();
+        let words = pipeline.annotate(&normalise(&essays[id])).unwrap();
+        let r = readability(&words, &hyphenator);
+        let got = [r.flesch_kincaid, r.smog, r.coleman_liau, r.ari];
+        docs += 1;
+        for (k, name) in names.iter().enumerate() {
+            let want = v["features"][name].as_f64();
+            let same = match want {
+                None => got[k].is_nan(),
+                Some(w) => (got[k] - w).abs() <= 1e-9 * w.abs().max(1.0),
+            };
+            if !same {
+                differ[k] += 1;
+                if examples.len() < 10 {
+                    examples.push(format!("{id} {name}: {} vs oracle {:?}", got[k], want));
+                }
+            }
+        }
+    }
+    println!(
+        "readability parity over {docs} essays: {:?} differ ({names:?})",
+        differ
+    );
+    assert_eq!(differ, [0; 4], "{}", examples.join("\n"));
+}

@@ -7,10 +7,12 @@
 //! [`unicode_tables`]).
 
 pub mod attribute_ruler;
+pub mod hyphenate;
 pub mod lexeme;
 pub mod parser;
 pub mod pipeline;
 pub mod pychar;
+pub mod readability;
 pub mod tagger;
 pub mod thinc;
 pub mod tok2vec;
