@@ -283,7 +283,8 @@ fn the_pipeline_equals_the_spacy_oracle() {
 }
 
 #[test]
-fn readability_equals_textdescriptives_on_every_essay() {
+fn the_18_oracle_features_equal_on_every_essay() {
+    use hemma_offload::features::oracle_features;
     use hemma_offload::nlp::hyphenate::Hyphenator;
     use hemma_offload::nlp::readability::readability;
     let pipeline = Pipeline::load(&repo_root().join("models/spacy")).unwrap();
@@ -310,36 +311,54 @@ fn readability_equals_textdescriptives_on_every_essay() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
-    let names = ["flesch_kincaid", "smog", "coleman_liau", "ari"];
-    let (mut docs, mut differ, mut examples) = (0, [0usize; 4], Vec::new());
-    for line in std::fs::read_to_string(&features)
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&features)
         .unwrap()
         .lines()
         .take(limit)
-    {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let id = v["id"].as_str().unwrap();
-        let words = pipeline.annotate(&normalise(&essays[id])).unwrap();
-        let r = readability(&words, &hyphenator);
-        let got = [r.flesch_kincaid, r.smog, r.coleman_liau, r.ari];
-        docs += 1;
-        for (k, name) in names.iter().enumerate() {
-            let want = v["features"][name].as_f64();
-            let same = match want {
-                None => got[k].is_nan(),
-                Some(w) => (got[k] - w).abs() <= 1e-9 * w.abs().max(1.0),
-            };
-            if !same {
-                differ[k] += 1;
-                if examples.len() < 10 {
-                    examples.push(format!("{id} {name}: {} vs oracle {:?}", got[k], want));
-                }
-            }
-        }
-    }
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Two threads: the pipeline is shared read-only.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = rows.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                let (pipeline, hyphenator, essays) = (&pipeline, &hyphenator, &essays);
+                scope.spawn(move || {
+                    let mut wrong = Vec::new();
+                    for v in part {
+                        let id = v["id"].as_str().unwrap();
+                        let text = &essays[id];
+                        let norm = pipeline.annotate(&normalise(text)).unwrap();
+                        let raw = pipeline.annotate(text).unwrap();
+                        let r = readability(&norm, hyphenator);
+                        for (name, got) in oracle_features(text, &norm, &raw, &r) {
+                            let want = v["features"][name].as_f64();
+                            let same = match want {
+                                None => got.is_nan(),
+                                Some(w) => (got - w).abs() <= 1e-9 * w.abs().max(1.0),
+                            };
+                            if !same {
+                                wrong.push(format!("{id} {name}: {got} vs oracle {want:?}"));
+                            }
+                        }
+                    }
+                    wrong
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wrong: Vec<String> = results.into_iter().flatten().collect();
     println!(
-        "readability parity over {docs} essays: {:?} differ ({names:?})",
-        differ
+        "feature parity over {} essays x 18 features: {} values differ",
+        rows.len(),
+        wrong.len()
     );
-    assert_eq!(differ, [0; 4], "{}", examples.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{}",
+        wrong[..wrong.len().min(20)].join("\n")
+    );
 }
