@@ -61,6 +61,11 @@ impl Pipeline {
         })
     }
 
+    /// The tokenizer alone (for stage timings).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
     /// Annotates one text.
     pub fn annotate(&self, text: &str) -> Result<Vec<Word>, NlpError> {
         let tokenized = self.tokenizer.tokenize(text)?;
