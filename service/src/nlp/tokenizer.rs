@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 use fancy_regex::Regex;
 use serde::Deserialize;
@@ -74,7 +75,13 @@ pub struct Tokenizer {
     /// Special-case matcher: token texts of an exception tokenized without exceptions -> its key.
     patterns: HashMap<Vec<String>, String>,
     max_pattern_len: usize,
+    /// Memo of chunk -> tokens (spaCy keeps the same cache; it never changes a result, SPEC
+    /// §3.2). Cleared when it reaches [`CACHE_ENTRIES`].
+    cache: RwLock<HashMap<String, Arc<[Token]>>>,
 }
+
+/// Chunks memoised at most before the cache starts over.
+const CACHE_ENTRIES: usize = 200_000;
 
 impl Tokenizer {
     /// Loads `<model_dir>/tokenizer` and the URL pattern rewritten for Rust (`url_pattern_file`).
@@ -134,6 +141,7 @@ impl Tokenizer {
             rules,
             patterns: HashMap::new(),
             max_pattern_len: 0,
+            cache: RwLock::new(HashMap::new()),
         };
         tokenizer.build_patterns()?;
         Ok(tokenizer)
@@ -264,8 +272,39 @@ impl Tokenizer {
         Ok((prefixes, s, suffixes))
     }
 
-    /// Emits prefixes, the infix-split middle and the suffixes (SPEC §3.2 `_attach_tokens`).
+    /// Tokens of one chunk, from the memo when it has them (only with exceptions on: the
+    /// pattern-building pass without them is not memoised).
     fn chunk(&self, span: &str, with_special: bool, out: &mut Vec<Token>) -> Result<(), NlpError> {
+        if !with_special {
+            return self.chunk_uncached(span, false, out);
+        }
+        if let Some(hit) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(span)
+        {
+            out.extend(hit.iter().cloned());
+            return Ok(());
+        }
+        let start = out.len();
+        self.chunk_uncached(span, true, out)?;
+        let tokens: Arc<[Token]> = out[start..].into();
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(span.to_owned(), tokens);
+        Ok(())
+    }
+
+    /// Emits prefixes, the infix-split middle and the suffixes (SPEC §3.2 `_attach_tokens`).
+    fn chunk_uncached(
+        &self,
+        span: &str,
+        with_special: bool,
+        out: &mut Vec<Token>,
+    ) -> Result<(), NlpError> {
         if with_special && let Some(tokens) = self.special(span) {
             out.extend(tokens);
             return Ok(());
