@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hemma_client::v1::{GrammarMatch, GrammarOptions};
+use hemma_client::v1::{GrammarMatch, GrammarOptions, GrammarResult};
 use hemma_offload::config::Flavour;
 use hemma_offload::grammar::checker::build_result;
 use hemma_offload::grammar::response::parse_v2;
@@ -22,6 +22,16 @@ fn covered(text: &str, m: &GrammarMatch) -> String {
         .skip(m.offset as usize)
         .take(m.length as usize)
         .collect()
+}
+
+/// The result of checking one text, which must succeed.
+async fn check_one(server: &TestServer, text: &str) -> GrammarResult {
+    let mut resp = server
+        .client
+        .check_grammar(texts(&[text]), None)
+        .await
+        .expect("the check succeeds");
+    resp.results.remove(0)
 }
 
 async fn server_for(fake: &FakeLanguageTool) -> TestServer {
@@ -97,12 +107,7 @@ async fn offsets_come_in_utf16_units_and_in_characters() {
     let server = server_for(&fake).await;
     // 👍 is two UTF-16 units; e + U+0301 is two scalar values.
     let text = "I 👍 teh cafe\u{301} teh dog 👍👍 recieve.";
-    let r = &server
-        .client
-        .check_grammar(texts(&[text]), None)
-        .await
-        .unwrap()
-        .results[0];
+    let r = &check_one(&server, text).await;
     let got: Vec<(u32, u32, u32, String)> = r
         .matches
         .iter()
@@ -124,12 +129,7 @@ async fn counts_follow_the_categorisation_table() {
     let fake = FakeLanguageTool::start().await;
     let server = server_for(&fake).await;
     let text = "It is is teh best , really!! I recieve it.";
-    let r = &server
-        .client
-        .check_grammar(texts(&[text]), None)
-        .await
-        .unwrap()
-        .results[0];
+    let r = &check_one(&server, text).await;
     let c = r.counts.clone().unwrap();
     // teh, recieve: TYPOS; " ,": TYPOGRAPHY (spelling); "is is": GRAMMAR; "!!": PUNCTUATION.
     assert_eq!((c.grammar, c.spelling, c.punctuation), (1, 3, 1));
@@ -379,12 +379,7 @@ async fn long_texts_are_split_and_offsets_stay_right() {
     let server = server_for(&fake).await;
     let text = "First 👍 paragraph has teh word.\n\nSecond one: recieve it, then teh end.\n\nThird paragraph is longer than sixty units, so teh sentences split. Like this one with alot.";
     assert!(text.encode_utf16().count() > 60);
-    let r = &server
-        .client
-        .check_grammar(texts(&[text]), None)
-        .await
-        .unwrap()
-        .results[0];
+    let r = &check_one(&server, text).await;
     let words: Vec<String> = r.matches.iter().map(|m| covered(text, m)).collect();
     assert_eq!(words, vec!["teh", "recieve", "teh", "teh", "alot"]);
     let chunks = fake.checks();
@@ -403,12 +398,7 @@ async fn a_413_with_a_stated_limit_is_split_under_it() {
     // The fake's forced 413 says "limit of 40 characters"; the parts then pass.
     fake.set_fault(Some(Fault::TooLong413), Some(1));
     let text = "A first sentence with teh typo. A second sentence, also teh typo.";
-    let r = &server
-        .client
-        .check_grammar(texts(&[text]), None)
-        .await
-        .unwrap()
-        .results[0];
+    let r = &check_one(&server, text).await;
     let words: Vec<String> = r.matches.iter().map(|m| covered(text, m)).collect();
     assert_eq!(words, vec!["teh", "teh"]);
     assert!(
