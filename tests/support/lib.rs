@@ -2,6 +2,7 @@
 //! and a real server on a loopback port driven by the real client.
 
 pub mod fake_languagetool;
+pub mod parity;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

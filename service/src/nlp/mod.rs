@@ -58,4 +58,7 @@ pub enum NlpError {
         /// The regex engine's message.
         message: String,
     },
+    /// An annotation task failed (panicked or was cancelled).
+    #[error("an annotation worker failed: {0}")]
+    Worker(String),
 }
