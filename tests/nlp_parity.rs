@@ -109,7 +109,7 @@ fn assert_parity(name: &str, set: &RefSet, min_docs: usize) {
         "tokens differ:\n{}",
         tokens.tokenization_differs.join("\n")
     );
-    for f in 0..5 {
+    for f in (0..5).filter(|_| !set.docs.is_empty()) {
         assert!(
             tokens.equal_percent(f) >= 99.99,
             "{:.4} % equal:\n{}",
@@ -167,7 +167,11 @@ fn annotations_equal_the_spacy_oracle_on_600_essays() {
         return;
     };
     set.features.clear();
-    assert_parity("ELLIPSE oracle, tokens", &set, 1200.min(2 * limit));
+    assert_parity(
+        "ELLIPSE oracle, tokens",
+        &set,
+        1200.min(limit.saturating_mul(2)),
+    );
 }
 
 #[test]

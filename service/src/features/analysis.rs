@@ -88,6 +88,23 @@ impl Analyzer {
     /// Analyses essays in parallel on the blocking pool (at most `threads` at once); results in
     /// input order, one per text.
     pub async fn analyse_all(&self, texts: Vec<String>) -> Vec<Result<Analysis, NlpError>> {
+        self.in_parallel(texts, |this, text| this.analyse(&text))
+            .await
+    }
+
+    /// Annotates texts (one parse each, no readability) in parallel on the blocking pool; results
+    /// in input order.
+    pub async fn annotate_all(&self, texts: Vec<String>) -> Vec<Result<Vec<Word>, NlpError>> {
+        self.in_parallel(texts, |this, text| this.pipeline().annotate(&text))
+            .await
+    }
+
+    /// Runs `work` on every text on the blocking pool, at most `threads` at once, in input order.
+    async fn in_parallel<T: Send + 'static>(
+        &self,
+        texts: Vec<String>,
+        work: fn(&Analyzer, String) -> Result<T, NlpError>,
+    ) -> Vec<Result<T, NlpError>> {
         let tasks: Vec<_> =
             texts
                 .into_iter()
@@ -98,7 +115,7 @@ impl Analyzer {
                             this.permits.clone().acquire_owned().await.map_err(|_| {
                                 NlpError::Worker("the analyser is shut down".into())
                             })?;
-                        tokio::task::spawn_blocking(move || this.analyse(&text))
+                        tokio::task::spawn_blocking(move || work(&this, text))
                             .await
                             .map_err(|e| NlpError::Worker(e.to_string()))?
                     })
