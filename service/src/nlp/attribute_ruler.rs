@@ -182,20 +182,19 @@ impl AttributeRuler {
             .iter()
             .map(|t| super::pychar::is_space_str(t))
             .collect();
-        let value = |attr: Attr, i: usize| match attr {
-            Attr::Tag => Val::Str(tags[i].to_owned()),
-            Attr::Dep => Val::Str(deps[i].clone()),
-            Attr::Lower => Val::Str(lower[i].clone()),
-            Attr::IsSpace => Val::Bool(space[i]),
+        // Whether token i's attribute equals a rule value (borrowed: no copy per test).
+        let equals = |attr: Attr, i: usize, want: &Val| match (attr, want) {
+            (Attr::Tag, Val::Str(w)) => tags[i] == w,
+            (Attr::Dep, Val::Str(w)) => deps[i] == *w,
+            (Attr::Lower, Val::Str(w)) => lower[i] == *w,
+            (Attr::IsSpace, Val::Bool(w)) => space[i] == *w,
+            _ => false,
         };
         let holds = |tests: &[(Attr, Cond)], i: usize| {
-            tests.iter().all(|(attr, cond)| {
-                let v = value(*attr, i);
-                match cond {
-                    Cond::Is(want) => v == *want,
-                    Cond::In(list) => list.contains(&v),
-                    Cond::NotIn(list) => !list.contains(&v),
-                }
+            tests.iter().all(|(attr, cond)| match cond {
+                Cond::Is(want) => equals(*attr, i, want),
+                Cond::In(list) => list.iter().any(|w| equals(*attr, i, w)),
+                Cond::NotIn(list) => !list.iter().any(|w| equals(*attr, i, w)),
             })
         };
         let mut out: Vec<Annotated> = (0..n)

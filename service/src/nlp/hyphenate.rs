@@ -2,7 +2,7 @@
 //! counts: left and right minimums of 2 (the dictionary's own minimums are ignored, as pyphen
 //! ignores them).
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::path::Path;
 
 use super::NlpError;

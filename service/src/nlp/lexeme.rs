@@ -1,7 +1,7 @@
 //! Lexical attributes and string hashes (SPEC §4): the six per-token feature ids tok2vec reads
 //! (NORM, PREFIX, SUFFIX, SHAPE, SPACY, IS_SPACE) and the flags the features use.
 
-use std::collections::HashMap;
+use ahash::AHashMap as HashMap;
 use std::path::Path;
 
 use serde::Deserialize;

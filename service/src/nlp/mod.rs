@@ -7,12 +7,14 @@
 //! [`unicode_tables`]).
 
 pub mod attribute_ruler;
+pub mod gemm;
 pub mod hyphenate;
 pub mod lexeme;
 pub mod parser;
 pub mod pipeline;
 pub mod pychar;
 pub mod readability;
+pub mod scratch;
 pub mod tagger;
 pub mod thinc;
 pub mod tok2vec;

@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 
 use super::NlpError;
+use super::gemm::Dense;
 use super::thinc::ThincModel;
 use super::tok2vec::WIDTH;
 
@@ -35,14 +36,15 @@ pub struct Parse {
 #[derive(Debug)]
 pub struct Parser {
     /// tok2vec -> 64 projection (64, 96) and bias.
-    lin_w: Array2<f32>,
+    lin_w: Dense,
     lin_b: Vec<f32>,
     /// Lower layer (NF*HIDDEN*NP, 64), its bias (128) and one pad vector (128) per slot.
-    low_w: Array2<f32>,
+    low_w: Dense,
     low_b: Vec<f32>,
     low_pad: Vec<f32>,
-    /// Output layer (classes, 64) and bias.
-    up_w: Array2<f32>,
+    /// Output layer, transposed: (64, classes), so one hidden unit updates every class score
+    /// at once; and the bias (classes).
+    up_wt: Array2<f32>,
     up_b: Vec<f32>,
     /// Classes in model order: (move, label).
     actions: Vec<(u8, String)>,
@@ -88,42 +90,53 @@ impl Parser {
             Array2::from_shape_vec((rows, cols), data).expect("the shape was checked")
         };
         Ok(Parser {
-            lin_w: shaped(HIDDEN, WIDTH, lin_w.data),
+            lin_w: Dense::new(shaped(HIDDEN, WIDTH, lin_w.data)),
             lin_b: model.param(6, "b", &[HIDDEN])?.data,
-            low_w: shaped(NF * HIDDEN * NP, HIDDEN, low_w.data),
+            low_w: Dense::new(shaped(NF * HIDDEN * NP, HIDDEN, low_w.data)),
             low_b: model.param(2, "b", &[HIDDEN, NP])?.data,
             low_pad: model.param(2, "pad", &[1, NF, HIDDEN, NP])?.data,
-            up_w: shaped(n, HIDDEN, up_w.data),
+            up_wt: shaped(n, HIDDEN, up_w.data)
+                .reversed_axes()
+                .as_standard_layout()
+                .to_owned(),
             up_b: model.param(3, "b", &[n])?.data,
             actions,
         })
     }
 
     /// Parses one document's token vectors. `tok0_sent_start` is false when the tokenizer's
-    /// special-case pass replaced a span at token 0; `is_space` marks whitespace tokens.
+    /// special-case pass replaced a span at token 0; `is_space` marks whitespace tokens;
+    /// the two buffers are scratch for the projected and precomputed matrices.
     pub fn parse(
         &self,
         vectors: ArrayView2<f32>,
         tok0_sent_start: bool,
         is_space: &[bool],
+        (projected, precomputed): (&mut Vec<f32>, &mut Vec<f32>),
     ) -> Parse {
         let n = vectors.nrows();
         let mut st = State::new(n, tok0_sent_start);
         if n > 0 {
-            let mut u = vectors.dot(&self.lin_w.t());
+            let mut u = self.lin_w.apply_into(vectors, projected);
             for mut row in u.rows_mut() {
                 row.iter_mut().zip(&self.lin_b).for_each(|(v, b)| *v += b);
             }
-            let pre = u.dot(&self.low_w.t()); // (n, NF*128)
-            let pre = pre.as_standard_layout();
+            let u = u.view();
+            let pre = self.low_w.apply_into(u, precomputed); // (n, NF*128)
             let pre = pre
-                .as_slice()
-                .expect("a standard-layout array is one slice");
+                .into_slice()
+                .expect("matmul_into gives a standard-layout view");
             let width = HIDDEN * NP;
-            let mut scores = vec![0f32; self.actions.len()];
+            let n_classes = self.actions.len();
+            let up_wt = self
+                .up_wt
+                .as_slice()
+                .expect("the transposed weights were made standard-layout");
+            let mut scores = vec![0f32; n_classes];
+            let mut h = [0f32; HIDDEN * NP];
             while !st.is_final() {
                 let ids = st.context();
-                let mut h = vec![0f32; width];
+                h.fill(0.0);
                 for (f, &t) in ids.iter().enumerate() {
                     let src = if t < 0 {
                         &self.low_pad[f * width..(f + 1) * width]
@@ -134,12 +147,15 @@ impl Parser {
                     h.iter_mut().zip(src).for_each(|(a, b)| *a += b);
                 }
                 h.iter_mut().zip(&self.low_b).for_each(|(a, b)| *a += b);
-                let hid: Vec<f32> = (0..HIDDEN).map(|o| h[2 * o].max(h[2 * o + 1])).collect();
-                for (k, s) in scores.iter_mut().enumerate() {
-                    let w = self.up_w.row(k);
-                    // Sequential dot product; any f32 order agrees to ~1e-6 (SPEC §5.1).
-                    *s = w.iter().zip(&hid).map(|(a, b)| a * b).sum::<f32>() + self.up_b[k];
+                // scores[k] = (sum over o in order of hid[o] * W[k][o]) + b[k]: the sequential
+                // dot product of each class, computed for all classes at once (same rounding).
+                scores.fill(0.0);
+                for o in 0..HIDDEN {
+                    let hid = h[2 * o].max(h[2 * o + 1]);
+                    let w = &up_wt[o * n_classes..(o + 1) * n_classes];
+                    scores.iter_mut().zip(w).for_each(|(s, w)| *s += w * hid);
                 }
+                scores.iter_mut().zip(&self.up_b).for_each(|(s, b)| *s += b);
                 let valid = st.valid();
                 let mut best: Option<usize> = None;
                 for (k, (mv, _)) in self.actions.iter().enumerate() {

@@ -8,6 +8,7 @@ use super::attribute_ruler::AttributeRuler;
 use super::lexeme::{Lexicon, is_punct_str};
 use super::parser::Parser;
 use super::pychar::is_space_str;
+use super::scratch::ScratchPool;
 use super::tagger::Tagger;
 use super::tok2vec::Tok2Vec;
 use super::tokenizer::Tokenizer;
@@ -44,6 +45,7 @@ pub struct Pipeline {
     tagger: Tagger,
     parser: Parser,
     ruler: AttributeRuler,
+    scratch: ScratchPool,
 }
 
 impl Pipeline {
@@ -58,6 +60,7 @@ impl Pipeline {
             tagger: Tagger::load(&model)?,
             parser: Parser::load(&model)?,
             ruler: AttributeRuler::load(&model)?,
+            scratch: ScratchPool::default(),
         })
     }
 
@@ -74,12 +77,21 @@ impl Pipeline {
             return Ok(Vec::new());
         }
         let features: Vec<[u64; 6]> = tokens.iter().map(|t| self.lexicon.features(t)).collect();
-        let vectors = self.tok2vec.forward(&features);
-        let tags = self.tagger.tag(vectors.view());
+        let mut scratch = self.scratch.take();
+        let mut logits = std::mem::take(&mut scratch.logits);
+        let mut projected = std::mem::take(&mut scratch.projected);
+        let mut precomputed = std::mem::take(&mut scratch.precomputed);
+        let vectors = self.tok2vec.forward(&features, &mut scratch);
+        let tags = self.tagger.tag(vectors, &mut logits);
         let is_space: Vec<bool> = tokens.iter().map(|t| is_space_str(&t.text)).collect();
-        let parse = self
-            .parser
-            .parse(vectors.view(), !tokenized.first_token_replaced, &is_space);
+        let parse = self.parser.parse(
+            vectors,
+            !tokenized.first_token_replaced,
+            &is_space,
+            (&mut projected, &mut precomputed),
+        );
+        (scratch.logits, scratch.projected, scratch.precomputed) = (logits, projected, precomputed);
+        self.scratch.give_back(scratch);
         let texts: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
         let ruled = self.ruler.apply(&texts, &tags, &parse.deps);
         Ok(tokens

@@ -6,13 +6,14 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 
 use super::NlpError;
+use super::gemm::Dense;
 use super::thinc::ThincModel;
 use super::tok2vec::WIDTH;
 
 /// The tagger model and its labels.
 #[derive(Debug)]
 pub struct Tagger {
-    w: Array2<f32>,
+    w: Dense,
     b: Vec<f32>,
     labels: Vec<String>,
 }
@@ -45,17 +46,19 @@ impl Tagger {
         let n = labels.len();
         let w = model.param(3, "W", &[n, WIDTH])?;
         Ok(Tagger {
-            w: Array2::from_shape_vec((n, WIDTH), w.data)
-                .expect("the shape was checked against the parameter"),
+            w: Dense::new(
+                Array2::from_shape_vec((n, WIDTH), w.data)
+                    .expect("the shape was checked against the parameter"),
+            ),
             b: model.param(3, "b", &[n])?.data,
             labels,
         })
     }
 
-    /// The tag of each token vector.
-    pub fn tag(&self, vectors: ArrayView2<f32>) -> Vec<&str> {
-        let logits = vectors.dot(&self.w.t());
-        logits
+    /// The tag of each token vector (`logits` is scratch).
+    pub fn tag(&self, vectors: ArrayView2<f32>, logits: &mut Vec<f32>) -> Vec<&str> {
+        self.w
+            .apply_into(vectors, logits)
             .rows()
             .into_iter()
             .map(|row| {

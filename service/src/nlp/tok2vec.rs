@@ -3,9 +3,11 @@
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2};
 
 use super::NlpError;
+use super::gemm::Dense;
+use super::scratch::Scratch;
 use super::thinc::ThincModel;
 
 /// Width of the token vectors.
@@ -27,7 +29,7 @@ const BLOCKS: [(usize, usize); 4] = [(57, 58), (59, 60), (61, 62), (63, 64)];
 #[derive(Debug)]
 struct MaxoutNorm {
     /// (nO*nP, nI): row `o*3 + p`.
-    w: Array2<f32>,
+    w: Dense,
     b: Vec<f32>,
     g: Vec<f32>,
     beta: Vec<f32>,
@@ -41,18 +43,23 @@ impl MaxoutNorm {
         let w = Array2::from_shape_vec((WIDTH * PIECES, n_in), w.data)
             .expect("the shape was checked against the parameter");
         Ok(MaxoutNorm {
-            w,
+            w: Dense::new(w),
             b: model.param(maxout, "b", &[WIDTH, PIECES])?.data,
             g: model.param(norm, "G", &[WIDTH])?.data,
             beta: model.param(norm, "b", &[WIDTH])?.data,
         })
     }
 
-    /// `layernorm(maxout(x))`, row by row.
-    fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        let z = x.dot(&self.w.t());
-        let mut out = Array2::<f32>::zeros((x.nrows(), WIDTH));
-        for (zr, mut or) in z.axis_iter(Axis(0)).zip(out.axis_iter_mut(Axis(0))) {
+    /// `layernorm(maxout(x))`, row by row, into `out` (rows, 96); `pieces` is scratch.
+    fn forward_into(&self, x: ArrayView2<f32>, pieces: &mut Vec<f32>, out: &mut [f32]) {
+        let z = self.w.apply_into(x, pieces);
+        let z = z
+            .as_slice()
+            .expect("matmul_into gives a standard-layout view");
+        for (zr, or) in z
+            .chunks_exact(WIDTH * PIECES)
+            .zip(out.chunks_exact_mut(WIDTH))
+        {
             let mut row = [0f32; WIDTH];
             for (o, r) in row.iter_mut().enumerate() {
                 let mut best = f32::NEG_INFINITY;
@@ -73,7 +80,6 @@ impl MaxoutNorm {
                 *o = ((row[k] - mu) * inv) * self.g[k] + self.beta[k];
             }
         }
-        out
     }
 }
 
@@ -154,50 +160,71 @@ impl Tok2Vec {
         })
     }
 
-    /// Token vectors [N, 96] from the six feature ids of each token.
-    pub fn forward(&self, features: &[[u64; 6]]) -> Array2<f32> {
+    /// Token vectors [N, 96] from the six feature ids of each token, computed in `scratch`.
+    pub fn forward<'s>(
+        &self,
+        features: &[[u64; 6]],
+        scratch: &'s mut Scratch,
+    ) -> ArrayView2<'s, f32> {
         let n = features.len();
-        let mut x = Array2::<f32>::zeros((n, WIDTH * 6));
-        for (i, f) in features.iter().enumerate() {
-            for (c, (table, seed)) in self.embeds.iter().enumerate() {
+        let x = &mut scratch.embedded;
+        x.clear();
+        x.resize(n * WIDTH * 6, 0.0);
+        for (f, xrow) in features.iter().zip(x.chunks_exact_mut(WIDTH * 6)) {
+            for (c, ((table, seed), acc)) in self
+                .embeds
+                .iter()
+                .zip(xrow.chunks_exact_mut(WIDTH))
+                .enumerate()
+            {
                 let rows = table.nrows() as u64;
-                let mut acc = [0f32; WIDTH];
+                let data = table
+                    .as_slice()
+                    .expect("embedding tables are loaded in standard layout");
                 for h in murmur3_u64(f[c], *seed) {
-                    let row = table.row((u64::from(h) % rows) as usize);
-                    for (a, v) in acc.iter_mut().zip(row.iter()) {
+                    let at = (u64::from(h) % rows) as usize * WIDTH;
+                    for (a, v) in acc.iter_mut().zip(&data[at..at + WIDTH]) {
                         *a += v;
                     }
                 }
-                x.slice_mut(s![i, c * WIDTH..(c + 1) * WIDTH])
-                    .iter_mut()
-                    .zip(acc)
-                    .for_each(|(d, v)| *d = v);
             }
         }
-        let m = self.reduce.forward(x.view());
-        let mut h = Array2::<f32>::zeros((n + 2 * PAD, WIDTH));
-        h.slice_mut(s![PAD..PAD + n, ..]).assign(&m);
+        let x = ArrayView2::from_shape((n, WIDTH * 6), x.as_slice()).expect("n rows of 6 x 96");
+        let rows = n + 2 * PAD;
+        let h = &mut scratch.hidden;
+        h.clear();
+        h.resize(rows * WIDTH, 0.0);
+        self.reduce.forward_into(
+            x,
+            &mut scratch.pieces,
+            &mut h[PAD * WIDTH..(PAD + n) * WIDTH],
+        );
         for block in &self.blocks {
-            let cols = seq2col(h.view());
-            let update = block.forward(cols.view());
-            h += &update;
+            seq2col(h, &mut scratch.windows);
+            let cols = ArrayView2::from_shape((rows, WIDTH * 3), scratch.windows.as_slice())
+                .expect("rows x 3 widths");
+            scratch.update.clear();
+            scratch.update.resize(rows * WIDTH, 0.0);
+            block.forward_into(cols, &mut scratch.pieces, &mut scratch.update);
+            h.iter_mut().zip(&scratch.update).for_each(|(a, u)| *a += u);
         }
-        h.slice(s![PAD..PAD + n, ..]).to_owned()
+        ArrayView2::from_shape((n, WIDTH), &scratch.hidden[PAD * WIDTH..(PAD + n) * WIDTH])
+            .expect("n rows of 96")
     }
 }
 
 /// Each row next to its neighbours: `[h[i-1], h[i], h[i+1]]`, zeros beyond the ends.
-fn seq2col(h: ArrayView2<f32>) -> Array2<f32> {
-    let n = h.nrows();
-    let mut out = Array2::<f32>::zeros((n, WIDTH * 3));
-    for i in 0..n {
+fn seq2col(h: &[f32], out: &mut Vec<f32>) {
+    let n = h.len() / WIDTH;
+    out.clear();
+    out.resize(n * WIDTH * 3, 0.0);
+    for (i, row) in out.chunks_exact_mut(WIDTH * 3).enumerate() {
         if i > 0 {
-            out.slice_mut(s![i, 0..WIDTH]).assign(&h.row(i - 1));
+            row[..WIDTH].copy_from_slice(&h[(i - 1) * WIDTH..i * WIDTH]);
         }
-        out.slice_mut(s![i, WIDTH..2 * WIDTH]).assign(&h.row(i));
+        row[WIDTH..2 * WIDTH].copy_from_slice(&h[i * WIDTH..(i + 1) * WIDTH]);
         if i + 1 < n {
-            out.slice_mut(s![i, 2 * WIDTH..]).assign(&h.row(i + 1));
+            row[2 * WIDTH..].copy_from_slice(&h[(i + 1) * WIDTH..(i + 2) * WIDTH]);
         }
     }
-    out
 }

@@ -6,7 +6,9 @@
 //! pattern is the spec's rewrite with Python's `\w`, `\d` and `\S` spelled out, so it matches
 //! exactly what Python's `re` matches. Affix lengths are counted in characters, as Python does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use ahash::AHashMap as HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
