@@ -12,6 +12,7 @@ pub mod hyphenate;
 pub mod lexeme;
 pub mod parser;
 pub mod pipeline;
+pub mod prefilter;
 pub mod pychar;
 pub mod readability;
 pub mod scratch;

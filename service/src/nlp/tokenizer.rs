@@ -12,7 +12,7 @@ use ahash::AHashMap as HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use fancy_regex::Regex;
+use super::prefilter::FilteredRegex;
 use serde::Deserialize;
 
 use super::NlpError;
@@ -69,10 +69,10 @@ type Rule = Vec<(String, Option<String>)>;
 /// The tokenizer of one model.
 #[derive(Debug)]
 pub struct Tokenizer {
-    prefix: Regex,
-    suffix: Regex,
-    infix: Regex,
-    url: Regex,
+    prefix: FilteredRegex,
+    suffix: FilteredRegex,
+    infix: FilteredRegex,
+    url: FilteredRegex,
     rules: HashMap<String, Rule>,
     /// Special-case matcher: token texts of an exception tokenized without exceptions -> its key.
     patterns: HashMap<Vec<String>, String>,
@@ -130,6 +130,7 @@ impl Tokenizer {
             fancy_regex::RegexBuilder::new(pattern)
                 .backtrack_limit(10_000_000)
                 .build()
+                .map(|exact| FilteredRegex::new(exact, pattern))
                 .map_err(|e| NlpError::Pattern {
                     name,
                     message: e.to_string(),
@@ -321,7 +322,7 @@ impl Tokenizer {
             } else {
                 let mut start = 0;
                 let mut any = false;
-                for m in self.infix.find_iter(s) {
+                for m in self.infix.find_iter(s).into_iter().flatten() {
                     let m = m.map_err(|e| gave_up("infix", s, e))?;
                     any = true;
                     let (a, b) = (m.start(), m.end());
