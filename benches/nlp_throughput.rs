@@ -3,9 +3,10 @@
 //! lemmatizer and NER disabled) on the same essays, single-threaded and with all cores.
 //!
 //! ```text
-//! cargo bench --bench nlp_throughput -- --python .venv/bin/python [--essays 200]
+//! cargo bench --bench nlp_throughput -- --python .venv/bin/python [--essays 200] [--rounds 3]
 //! ```
-//! Prints words/s (tokens that are neither space nor punctuation) and the Rust/spaCy ratios.
+//! Prints words/s (tokens that are neither space nor punctuation) per round, each round running
+//! the four measurements back to back, and the median Rust/spaCy ratios.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +19,7 @@ use hemma_offload::nlp::pipeline::Word;
 struct Args {
     essays_file: PathBuf,
     essays: usize,
+    rounds: usize,
     python: String,
 }
 
@@ -26,6 +28,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
         essays: 200,
+        rounds: 3,
         python: std::env::var("HEMMA_BENCH_SPACY_PYTHON").unwrap_or_else(|_| "python3".into()),
     };
     let mut it = std::env::args().skip(1);
@@ -34,6 +37,7 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--essays-file" => a.essays_file = value()?.into(),
             "--essays" => a.essays = value()?.parse()?,
+            "--rounds" => a.rounds = value()?.parse::<usize>()?.max(1),
             "--python" => a.python = value()?,
             "--bench" => {}
             other => bail!("unknown flag {other}"),
@@ -106,56 +110,89 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-
-    // One thread, on the calling thread.
-    let one = fresh(1, &texts)?;
-    let t = Instant::now();
-    let mut n1 = 0;
-    for text in &texts {
-        n1 += count_words(&one.pipeline().annotate(text)?);
-    }
-    let rust1_seconds = t.elapsed().as_secs_f64();
-    let rust1 = n1 as f64 / rust1_seconds;
-
-    // The tokenizer alone, from a cold cache too, for its share of the time.
-    let tok = fresh(1, &texts)?;
-    let t = Instant::now();
-    for text in &texts {
-        tok.pipeline().tokenizer().tokenize(text)?;
-    }
-    let tokenize_seconds = t.elapsed().as_secs_f64();
-
-    // All cores: documents in parallel on tokio's blocking pool, as the server runs them.
-    let all = fresh(cores, &texts)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores)
         .build()?;
-    let t = Instant::now();
-    let annotated = runtime.block_on(all.annotate_all(texts.clone()));
-    let mut nn = 0;
-    for words in annotated {
-        nn += count_words(&words?);
-    }
-    let rust_all = nn as f64 / t.elapsed().as_secs_f64();
+    // Each round measures the four runs back to back, so the ratios compare runs made under the
+    // same machine load; the summary is the median over rounds.
+    let mut rounds = Vec::new();
+    let mut tokenizer_share = Vec::new();
+    let mut total_words = 0;
+    for _ in 0..a.rounds {
+        // One thread, on the calling thread.
+        let one = fresh(1, &texts)?;
+        let t = Instant::now();
+        let mut n1 = 0;
+        for text in &texts {
+            n1 += count_words(&one.pipeline().annotate(text)?);
+        }
+        let rust1_seconds = t.elapsed().as_secs_f64();
 
-    let (s1, w1) = spacy(&a, 1)?;
-    let (sall, wall) = spacy(&a, cores)?;
-    let (spacy1, spacy_all) = (w1 as f64 / s1, wall as f64 / sall);
-    if w1 != n1 || wall != nn {
-        bail!("word counts differ: Rust {n1}/{nn}, spaCy {w1}/{wall}");
+        // The tokenizer alone, from a cold cache too, for its share of the time.
+        let tok = fresh(1, &texts)?;
+        let t = Instant::now();
+        for text in &texts {
+            tok.pipeline().tokenizer().tokenize(text)?;
+        }
+        tokenizer_share.push(t.elapsed().as_secs_f64() / rust1_seconds);
+
+        let (s1, w1) = spacy(&a, 1)?;
+
+        // All cores: documents in parallel on tokio's blocking pool, as the server runs them.
+        let all = fresh(cores, &texts)?;
+        let t = Instant::now();
+        let annotated = runtime.block_on(all.annotate_all(texts.clone()));
+        let mut nn = 0;
+        for words in annotated {
+            nn += count_words(&words?);
+        }
+        let rust_all_seconds = t.elapsed().as_secs_f64();
+
+        let (sall, wall) = spacy(&a, cores)?;
+        if w1 != n1 || wall != nn {
+            bail!("word counts differ: Rust {n1}/{nn}, spaCy {w1}/{wall}");
+        }
+        total_words = n1;
+        let w = n1 as f64;
+        rounds.push([w / rust1_seconds, w / s1, w / rust_all_seconds, w / sall]);
     }
     println!(
-        "NLP throughput: {} essays, {n1} words, {cores} cores",
-        texts.len()
+        "NLP throughput: {} essays, {total_words} words, {cores} cores, {} rounds (words/s)",
+        texts.len(),
+        a.rounds
     );
     println!(
-        "rust, 1 thread        {rust1:9.0} words/s  (tokenizer {:.0} % of the time)",
-        100.0 * tokenize_seconds / rust1_seconds
+        "round | rust 1 thread | spaCy 1 process | ratio | rust {cores} threads | spaCy {cores} processes | ratio"
     );
-    println!("spaCy, 1 process      {spacy1:9.0} words/s");
-    println!("rust, {cores} threads       {rust_all:9.0} words/s");
-    println!("spaCy, {cores} processes    {spacy_all:9.0} words/s");
-    println!("ratio rust/spaCy, 1 core     = {:.2}", rust1 / spacy1);
-    println!("ratio rust/spaCy, all cores  = {:.2}", rust_all / spacy_all);
+    for (i, r) in rounds.iter().enumerate() {
+        println!(
+            "{:5} | {:13.0} | {:15.0} | {:5.2} | {:14.0} | {:17.0} | {:5.2}",
+            i + 1,
+            r[0],
+            r[1],
+            r[0] / r[1],
+            r[2],
+            r[3],
+            r[2] / r[3]
+        );
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "tokenizer share of the 1-thread time: {:.0} %",
+        100.0 * median(tokenizer_share)
+    );
+    println!(
+        "ratio rust/spaCy, 1 core     = {:.2} (median of {})",
+        median(rounds.iter().map(|r| r[0] / r[1]).collect()),
+        a.rounds
+    );
+    println!(
+        "ratio rust/spaCy, all cores  = {:.2} (median of {})",
+        median(rounds.iter().map(|r| r[2] / r[3]).collect()),
+        a.rounds
+    );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Dense layers `x · Wᵀ` for the spaCy port. On x86-64 CPUs with AVX-512 the weights are packed
-//! once at load and multiplied by a 6×32 register-blocked kernel (twice the width of the AVX2
+//! once at load and multiplied by a 12×32 register-blocked kernel (twice the width of the AVX2
 //! kernels of `matrixmultiply`, which every other machine uses through ndarray). Both sum each
 //! output in k order with fused multiply-adds in blocks of 256 inputs, as BLIS does for spaCy:
 //! a different summation order flips the parser's rare near-ties (seen on 1 of 2,284 essays).
@@ -41,8 +41,11 @@ impl Dense {
         let (m, k, n) = (x.nrows(), x.ncols(), self.w.nrows());
         assert_eq!(k, self.w.ncols(), "input width must match the weights");
         if let (Some(packed), Some(a)) = (&self.packed, x.as_slice()) {
-            out.clear();
-            out.resize(m * n, 0.0);
+            // Every element is written by the kernel: grow the buffer, never clear it.
+            if out.len() < m * n {
+                out.resize(m * n, 0.0);
+            }
+            out.truncate(m * n);
             // SAFETY: `packed` exists only when `avx512::available()` said the CPU has AVX-512F;
             // the slices have the lengths the kernel indexes (checked inside).
             unsafe { avx512::gemm(a, m, k, packed, n, out) };
@@ -62,8 +65,8 @@ mod avx512 {
 
     /// Columns per panel: two 16-lane registers.
     pub const NR: usize = 32;
-    /// Rows per register block.
-    const MR: usize = 6;
+    /// Rows per register block: 12 rows x 2 registers = 24 accumulators of the 32 registers.
+    const MR: usize = 12;
     /// Inputs per accumulation chain: each output sums k in blocks of 256 and then adds the
     /// blocks, the order BLIS (spaCy's numpy backend) and `matrixmultiply` use, so the results
     /// agree to the bit with theirs in practice rather than only to rounding.
@@ -103,6 +106,12 @@ mod avx512 {
             // SAFETY: the caller guarantees AVX-512F; the blocks were sliced to `rows` rows.
             unsafe {
                 match rows {
+                    12 => block::<12>(a_block, k, packed, n, c_block),
+                    11 => block::<11>(a_block, k, packed, n, c_block),
+                    10 => block::<10>(a_block, k, packed, n, c_block),
+                    9 => block::<9>(a_block, k, packed, n, c_block),
+                    8 => block::<8>(a_block, k, packed, n, c_block),
+                    7 => block::<7>(a_block, k, packed, n, c_block),
                     6 => block::<6>(a_block, k, packed, n, c_block),
                     5 => block::<5>(a_block, k, packed, n, c_block),
                     4 => block::<4>(a_block, k, packed, n, c_block),

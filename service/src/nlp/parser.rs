@@ -42,10 +42,12 @@ pub struct Parser {
     low_w: Dense,
     low_b: Vec<f32>,
     low_pad: Vec<f32>,
-    /// Output layer, transposed: (64, classes), so one hidden unit updates every class score
-    /// at once; and the bias (classes).
-    up_wt: Array2<f32>,
+    /// Output layer, transposed and zero-padded to whole tiles: (64, classes rounded up to
+    /// [`TILE`]), so one hidden unit updates a tile of class scores at once; and the bias.
+    up_wt: Vec<f32>,
     up_b: Vec<f32>,
+    /// Whether this CPU runs the AVX-512 build of [`class_scores`].
+    avx512: bool,
     /// Classes in model order: (move, label).
     actions: Vec<(u8, String)>,
 }
@@ -95,10 +97,8 @@ impl Parser {
             low_w: Dense::new(shaped(NF * HIDDEN * NP, HIDDEN, low_w.data)),
             low_b: model.param(2, "b", &[HIDDEN, NP])?.data,
             low_pad: model.param(2, "pad", &[1, NF, HIDDEN, NP])?.data,
-            up_wt: shaped(n, HIDDEN, up_w.data)
-                .reversed_axes()
-                .as_standard_layout()
-                .to_owned(),
+            up_wt: pad_transposed(&shaped(n, HIDDEN, up_w.data)),
+            avx512: avx512_available(),
             up_b: model.param(3, "b", &[n])?.data,
             actions,
         })
@@ -128,11 +128,7 @@ impl Parser {
                 .expect("matmul_into gives a standard-layout view");
             let width = HIDDEN * NP;
             let n_classes = self.actions.len();
-            let up_wt = self
-                .up_wt
-                .as_slice()
-                .expect("the transposed weights were made standard-layout");
-            let mut scores = vec![0f32; n_classes];
+            let mut scores = vec![0f32; n_classes.next_multiple_of(TILE)];
             let mut h = [0f32; HIDDEN * NP];
             while !st.is_final() {
                 let ids = st.context();
@@ -147,14 +143,11 @@ impl Parser {
                     h.iter_mut().zip(src).for_each(|(a, b)| *a += b);
                 }
                 h.iter_mut().zip(&self.low_b).for_each(|(a, b)| *a += b);
-                // scores[k] = (sum over o in order of hid[o] * W[k][o]) + b[k]: the sequential
-                // dot product of each class, computed for all classes at once (same rounding).
-                scores.fill(0.0);
-                for o in 0..HIDDEN {
-                    let hid = h[2 * o].max(h[2 * o + 1]);
-                    let w = &up_wt[o * n_classes..(o + 1) * n_classes];
-                    scores.iter_mut().zip(w).for_each(|(s, w)| *s += w * hid);
+                let mut hid = [0f32; HIDDEN];
+                for (o, v) in hid.iter_mut().enumerate() {
+                    *v = h[2 * o].max(h[2 * o + 1]);
                 }
+                class_scores(&self.up_wt, &hid, &mut scores, self.avx512);
                 scores.iter_mut().zip(&self.up_b).for_each(|(s, b)| *s += b);
                 let valid = st.valid();
                 let mut best: Option<usize> = None;
@@ -175,6 +168,66 @@ impl Parser {
         }
         finalize(&st, is_space)
     }
+}
+
+/// Class scores per tile, kept in registers across the 64 hidden units.
+const TILE: usize = 64;
+
+fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `w` (classes, 64) transposed to (64, classes padded with zeros to a multiple of [`TILE`]).
+fn pad_transposed(w: &Array2<f32>) -> Vec<f32> {
+    let padded = w.nrows().next_multiple_of(TILE);
+    let mut out = vec![0f32; HIDDEN * padded];
+    for ((k, o), v) in w.indexed_iter() {
+        out[o * padded + k] = *v;
+    }
+    out
+}
+
+/// `scores[k] = Σ_o hid[o] · W[k][o]`, summed in o order with a separate multiply and add (the
+/// rounding of the sequential dot product), for every (padded) class.
+#[inline(always)]
+fn class_scores_tiled(up_wt: &[f32], hid: &[f32; HIDDEN], scores: &mut [f32]) {
+    let padded = scores.len();
+    for (t, out) in scores.chunks_exact_mut(TILE).enumerate() {
+        let mut acc = [0f32; TILE];
+        for (o, &h) in hid.iter().enumerate() {
+            let w = &up_wt[o * padded + t * TILE..o * padded + (t + 1) * TILE];
+            for (a, w) in acc.iter_mut().zip(w) {
+                *a += w * h;
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn class_scores_avx512(up_wt: &[f32], hid: &[f32; HIDDEN], scores: &mut [f32]) {
+    class_scores_tiled(up_wt, hid, scores);
+}
+
+/// [`class_scores_tiled`], compiled for AVX-512 when `avx512` (same results: Rust never fuses a
+/// multiply and an add).
+fn class_scores(up_wt: &[f32], hid: &[f32; HIDDEN], scores: &mut [f32], avx512: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: `avx512` comes from `is_x86_feature_detected!("avx512f")` at load.
+        unsafe { class_scores_avx512(up_wt, hid, scores) };
+        return;
+    }
+    let _ = avx512;
+    class_scores_tiled(up_wt, hid, scores);
 }
 
 /// The arc-eager parse state (SPEC §5.4).
