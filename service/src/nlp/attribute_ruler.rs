@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use ahash::AHashMap as HashMap;
 use rmpv::Value;
 
 use super::NlpError;
@@ -11,7 +12,10 @@ use super::NlpError;
 /// A token attribute value a pattern can test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Val {
+    /// Text, while loading.
     Str(String),
+    /// Text, interned: its id in [`AttributeRuler::ids`] (from 1).
+    Id(u32),
     Bool(bool),
 }
 
@@ -43,6 +47,8 @@ struct Rule {
 #[derive(Debug)]
 pub struct AttributeRuler {
     rules: Vec<Rule>,
+    /// Every text a rule tests, interned, so matching compares integers.
+    ids: HashMap<String, u32>,
 }
 
 /// What the ruler needs of one token, and what it sets.
@@ -66,6 +72,26 @@ fn val(v: &Value) -> Option<Val> {
 
 fn key_str(k: &Value) -> Option<&str> {
     k.as_str()
+}
+
+/// Replaces every text value of the rules by an id, returning the text → id table.
+fn intern(rules: &mut [Rule]) -> HashMap<String, u32> {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    for rule in rules {
+        for spec in rule.patterns.iter_mut().flatten().flatten() {
+            let values: &mut [Val] = match &mut spec.1 {
+                Cond::Is(v) => std::slice::from_mut(v),
+                Cond::In(list) | Cond::NotIn(list) => list,
+            };
+            for v in values {
+                if let Val::Str(text) = v {
+                    let next = ids.len() as u32 + 1;
+                    *v = Val::Id(*ids.entry(std::mem::take(text)).or_insert(next));
+                }
+            }
+        }
+    }
+    ids
 }
 
 impl AttributeRuler {
@@ -171,22 +197,26 @@ impl AttributeRuler {
                 dep,
             });
         }
-        Ok(AttributeRuler { rules })
+        let ids = intern(&mut rules);
+        Ok(AttributeRuler { rules, ids })
     }
 
     /// Applies the rules to one document: texts, tags and deps in, POS/TAG/DEP out.
     pub fn apply(&self, texts: &[&str], tags: &[&str], deps: &[String]) -> Vec<Annotated> {
         let n = texts.len();
-        let lower: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
+        // Each token's TAG, DEP and LOWER as interned ids (0: a text no rule tests).
+        let id = |s: &str| self.ids.get(s).copied().unwrap_or(0);
+        let tag_ids: Vec<u32> = tags.iter().map(|t| id(t)).collect();
+        let dep_ids: Vec<u32> = deps.iter().map(|d| id(d)).collect();
+        let lower_ids: Vec<u32> = texts.iter().map(|t| id(&t.to_lowercase())).collect();
         let space: Vec<bool> = texts
             .iter()
             .map(|t| super::pychar::is_space_str(t))
             .collect();
-        // Whether token i's attribute equals a rule value (borrowed: no copy per test).
         let equals = |attr: Attr, i: usize, want: &Val| match (attr, want) {
-            (Attr::Tag, Val::Str(w)) => tags[i] == w,
-            (Attr::Dep, Val::Str(w)) => deps[i] == *w,
-            (Attr::Lower, Val::Str(w)) => lower[i] == *w,
+            (Attr::Tag, Val::Id(w)) => tag_ids[i] == *w,
+            (Attr::Dep, Val::Id(w)) => dep_ids[i] == *w,
+            (Attr::Lower, Val::Id(w)) => lower_ids[i] == *w,
             (Attr::IsSpace, Val::Bool(w)) => space[i] == *w,
             _ => false,
         };
