@@ -1,6 +1,8 @@
 //! Lexical attributes and string hashes (SPEC §4): the six per-token feature ids tok2vec reads
 //! (NORM, PREFIX, SUFFIX, SHAPE, SPACY, IS_SPACE) and the flags the features use.
 
+use std::sync::RwLock;
+
 use ahash::AHashMap as HashMap;
 use std::path::Path;
 
@@ -93,7 +95,13 @@ pub struct Lexicon {
     lexeme_norm: HashMap<u64, String>,
     base_norms: HashMap<String, String>,
     symbols: HashMap<String, u64>,
+    /// Memo of text -> its context-free feature ids (norm, prefix, suffix, shape), as spaCy's
+    /// vocabulary keeps each lexeme once; cleared when it reaches [`LEXEME_CACHE_ENTRIES`].
+    cache: RwLock<HashMap<String, [u64; 4]>>,
 }
+
+/// Texts memoised at most before the lexeme cache starts over.
+const LEXEME_CACHE_ENTRIES: usize = 200_000;
 
 fn read(path: &Path) -> Result<Vec<u8>, NlpError> {
     std::fs::read(path).map_err(|source| NlpError::Read {
@@ -125,6 +133,7 @@ impl Lexicon {
             lexeme_norm: lookups.lexeme_norm,
             base_norms,
             symbols,
+            cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -147,21 +156,47 @@ impl Lexicon {
     /// The six feature ids of a token: NORM, PREFIX, SUFFIX, SHAPE, SPACY, IS_SPACE.
     pub fn features(&self, token: &Token) -> [u64; 6] {
         let text = token.text.as_str();
+        let [lex_norm, prefix, suffix, shape] = self.lexical_ids(text);
         let norm = match &token.norm {
             Some(n) => self.id(n),
-            None => self.id(&self.lex_norm(text)),
+            None => lex_norm,
         };
-        let n_chars = text.chars().count();
-        let prefix: String = text.chars().take(1).collect();
-        let suffix: String = text.chars().skip(n_chars.saturating_sub(3)).collect();
         [
             norm,
-            self.id(&prefix),
-            self.id(&suffix),
-            self.id(&shape(text)),
+            prefix,
+            suffix,
+            shape,
             u64::from(token.spacy),
             u64::from(is_space_str(text)),
         ]
+    }
+
+    /// The ids of a text's lexeme norm, first character, last three characters and shape.
+    fn lexical_ids(&self, text: &str) -> [u64; 4] {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(text)
+            .copied();
+        if let Some(ids) = cached {
+            return ids;
+        }
+        let n_chars = text.chars().count();
+        let prefix: String = text.chars().take(1).collect();
+        let suffix: String = text.chars().skip(n_chars.saturating_sub(3)).collect();
+        let ids = [
+            self.id(&self.lex_norm(text)),
+            self.id(&prefix),
+            self.id(&suffix),
+            self.id(&shape(text)),
+        ];
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= LEXEME_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(text.to_owned(), ids);
+        ids
     }
 }
 

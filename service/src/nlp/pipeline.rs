@@ -94,12 +94,14 @@ impl Pipeline {
         self.scratch.give_back(scratch);
         let texts: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
         let ruled = self.ruler.apply(&texts, &tags, &parse.deps);
+        drop(texts);
         Ok(tokens
-            .iter()
+            .into_iter()
             .zip(ruled)
             .enumerate()
             .map(|(i, (t, r))| Word {
-                text: t.text.clone(),
+                is_punct: is_punct_str(&t.text),
+                text: t.text,
                 spacy: t.spacy,
                 tag: r.tag,
                 pos: r.pos,
@@ -107,7 +109,6 @@ impl Pipeline {
                 head: parse.heads[i],
                 sent_start: parse.sent_starts[i],
                 is_space: is_space[i],
-                is_punct: is_punct_str(&t.text),
             })
             .collect())
     }
