@@ -53,10 +53,7 @@ async fn run_check(
 async fn assert_counts_match_the_rpc(server: &TestServer, header: &[String], rows: &[Vec<String>]) {
     let essays = read_essays(
         &repo_root().join("examples/essays.jsonl"),
-        &Columns {
-            text: "text".into(),
-            id: "id".into(),
-        },
+        &Columns::new("text", "id"),
     )
     .unwrap();
     assert_eq!(&header[..4], ["id", "grammar", "spelling", "punctuation"]);

@@ -8,10 +8,7 @@ use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
 
 fn columns() -> Columns {
-    Columns {
-        text: "text".into(),
-        id: "id".into(),
-    }
+    Columns::new("text", "id")
 }
 
 #[tokio::test]

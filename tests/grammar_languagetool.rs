@@ -47,10 +47,7 @@ async fn direct(url: &str, text: &str) -> (String, Vec<(u64, u64, String, String
 async fn the_proxy_answers_what_languagetool_answers() {
     let urls = languagetool_urls();
     let server = TestServer::start(grammar_args(&urls[..1])).await;
-    let columns = Columns {
-        text: "text".into(),
-        id: "id".into(),
-    };
+    let columns = Columns::new("text", "id");
     let mut texts: Vec<String> = read_essays(&repo_root().join("examples/essays.jsonl"), &columns)
         .unwrap()
         .into_iter()

@@ -9,6 +9,8 @@ pub struct Essay {
     pub id: String,
     /// The text, byte-exact.
     pub text: String,
+    /// Its prompt, when a prompt column was read.
+    pub prompt: Option<String>,
 }
 
 /// Why an input file cannot be read.
@@ -53,6 +55,19 @@ pub struct Columns {
     pub text: String,
     /// Column holding the id; rows without it are numbered.
     pub id: String,
+    /// Column holding the essay's prompt, when one is read; every row must have a non-empty one.
+    pub prompt: Option<String>,
+}
+
+impl Columns {
+    /// Text and id columns, no prompt column.
+    pub fn new(text: impl Into<String>, id: impl Into<String>) -> Columns {
+        Columns {
+            text: text.into(),
+            id: id.into(),
+            prompt: None,
+        }
+    }
 }
 
 /// Reads every essay of a .jsonl or .csv file, in file order.
@@ -124,7 +139,28 @@ fn read_jsonl(path: &Path, columns: &Columns) -> Result<Vec<Essay>, InputError> 
             }
             None => out.len().to_string(),
         };
-        out.push(Essay { id, text });
+        let prompt = match &columns.prompt {
+            None => None,
+            Some(field) => match value.get(field) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+                Some(serde_json::Value::String(_)) => {
+                    return Err(err(format!("field `{field}` (the prompt) is empty")));
+                }
+                Some(other) => {
+                    return Err(err(format!(
+                        "field `{field}` (the prompt) must be a string, found {}",
+                        kind(other)
+                    )));
+                }
+                None => {
+                    return Err(err(format!(
+                        "no field `{field}` (the prompt; choose it with --prompt-column, or give \
+                         one prompt for all with --prompt)"
+                    )));
+                }
+            },
+        };
+        out.push(Essay { id, text, prompt });
     }
     Ok(out)
 }
@@ -164,6 +200,18 @@ fn read_csv(path: &Path, columns: &Columns) -> Result<Vec<Essay>, InputError> {
         ),
     })?;
     let id_at = find(&columns.id);
+    let prompt_at = match &columns.prompt {
+        None => None,
+        Some(name) => Some(find(name).ok_or_else(|| InputError::Record {
+            path: path.to_owned(),
+            line: 1,
+            message: format!(
+                "no column `{name}` in the header ({}); choose the prompt column with \
+                 --prompt-column, or give one prompt for all with --prompt",
+                headers.iter().collect::<Vec<_>>().join(", ")
+            ),
+        })?),
+    };
     let mut out = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
@@ -179,7 +227,24 @@ fn read_csv(path: &Path, columns: &Columns) -> Result<Vec<Essay>, InputError> {
             Some(id) => id.to_owned(),
             None => out.len().to_string(),
         };
-        out.push(Essay { id, text });
+        let prompt = match prompt_at {
+            None => None,
+            Some(i) => {
+                let prompt = record.get(i).unwrap_or_default();
+                if prompt.trim().is_empty() {
+                    return Err(InputError::Record {
+                        path: path.to_owned(),
+                        line: record.position().map(|p| p.line()).unwrap_or(0),
+                        message: format!(
+                            "column `{}` (the prompt) is empty",
+                            columns.prompt.as_deref().unwrap_or_default()
+                        ),
+                    });
+                }
+                Some(prompt.to_owned())
+            }
+        };
+        out.push(Essay { id, text, prompt });
     }
     Ok(out)
 }
@@ -189,10 +254,7 @@ mod tests {
     use super::*;
 
     fn cols() -> Columns {
-        Columns {
-            text: "text".into(),
-            id: "id".into(),
-        }
+        Columns::new("text", "id")
     }
 
     fn write(name: &str, body: &str) -> (tempfile::TempDir, PathBuf) {
@@ -213,7 +275,8 @@ mod tests {
             e[0],
             Essay {
                 id: "x".into(),
-                text: " a\n\nb ".into()
+                text: " a\n\nb ".into(),
+                prompt: None,
             }
         );
         assert_eq!(e[1].id, "1");
@@ -242,13 +305,41 @@ mod tests {
         let e = read_essays(&p, &cols()).unwrap();
         assert_eq!(e[0].text, "two\nlines");
         assert_eq!(e[1].id, "2");
-        let c = Columns {
-            text: "essay".into(),
-            id: "id".into(),
-        };
+        let c = Columns::new("essay", "id");
         let msg = read_essays(&p, &c).unwrap_err().to_string();
         assert!(
             msg.contains("no column `essay`") && msg.contains("id, text"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn prompts_are_read_and_an_empty_one_names_its_line() {
+        let c = Columns {
+            prompt: Some("prompt".into()),
+            ..cols()
+        };
+        let (_d, p) = write("a.csv", "id,text,prompt\n1,\"multi\nline\",Why?\n2,b,\n");
+        let msg = read_essays(&p, &c).unwrap_err().to_string();
+        assert!(msg.contains("a.csv:4") && msg.contains("prompt"), "{msg}");
+        let (_d, p) = write(
+            "a.jsonl",
+            "{\"text\":\"a\",\"prompt\":\"Why?\"}\n{\"text\":\"b\"}\n",
+        );
+        let msg = read_essays(&p, &c).unwrap_err().to_string();
+        assert!(
+            msg.contains("a.jsonl:2") && msg.contains("--prompt"),
+            "{msg}"
+        );
+        let (_d, p) = write("b.csv", "text,prompt\na,Why?\n");
+        assert_eq!(
+            read_essays(&p, &c).unwrap()[0].prompt.as_deref(),
+            Some("Why?")
+        );
+        let (_d, p) = write("c.csv", "text\na\n");
+        let msg = read_essays(&p, &c).unwrap_err().to_string();
+        assert!(
+            msg.contains("c.csv:1") && msg.contains("no column `prompt`"),
             "{msg}"
         );
     }

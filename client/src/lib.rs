@@ -13,20 +13,27 @@
 //! `keepalive_interval + keepalive_timeout` instead of a hang.
 #![deny(missing_docs)]
 
+pub mod cache;
 pub mod check_file;
 pub mod embed_file;
+pub mod extract;
+pub mod extract_file;
 pub mod file_run;
 pub mod input;
+pub mod outputs;
 
 use std::time::Duration;
 
+use futures::Stream;
 use hemma_proto::v1::offload_client::OffloadClient;
 use hemma_proto::v1::{
-    CheckGrammarRequest, CheckGrammarResponse, Dtype, EmbedRequest, GrammarOptions, InfoRequest,
-    InfoResponse,
+    CheckGrammarRequest, CheckGrammarResponse, Dtype, EmbedRequest, ExtractChunk,
+    ExtractChunkResult, ExtractRequest, GrammarOptions, InfoRequest, InfoResponse,
 };
 use ndarray::Array2;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::extract::{Extraction, FeatureSetArg};
 use tonic_health::pb::HealthCheckRequest;
 pub use tonic_health::pb::health_check_response::ServingStatus as HealthStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -267,5 +274,58 @@ impl Client {
             )));
         }
         Ok(resp)
+    }
+
+    /// Every feature of `texts` in one call; `prompts` holds one prompt per text or one for all
+    /// (empty for the embeddings set).
+    pub async fn extract(
+        &self,
+        texts: Vec<String>,
+        prompts: Vec<String>,
+        set: FeatureSetArg,
+        f16: bool,
+    ) -> Result<Extraction, ClientError> {
+        let n = texts.len();
+        let resp = self
+            .offload
+            .clone()
+            .extract(self.request(extract_request(texts, prompts, set, f16)))
+            .await?
+            .into_inner();
+        Extraction::decode(resp, n)
+    }
+
+    /// Opens an `ExtractStream`: `chunks` go out as the server's flow control allows, and the
+    /// answers come back in the order the chunks were sent (decode each with
+    /// [`Extraction::decode`]).
+    pub async fn extract_stream(
+        &self,
+        chunks: impl Stream<Item = ExtractChunk> + Send + 'static,
+    ) -> Result<tonic::Streaming<ExtractChunkResult>, ClientError> {
+        let mut req = tonic::Request::new(chunks);
+        // A corpus stream may run for hours; each chunk's progress is the liveness signal, and a
+        // dead tunnel is caught by the keepalive pings.
+        req.set_timeout(
+            self.options
+                .request_timeout
+                .max(Duration::from_secs(24 * 3600)),
+        );
+        Ok(self.offload.clone().extract_stream(req).await?.into_inner())
+    }
+}
+
+/// The wire request of one extraction.
+pub fn extract_request(
+    texts: Vec<String>,
+    prompts: Vec<String>,
+    set: FeatureSetArg,
+    f16: bool,
+) -> ExtractRequest {
+    let dtype = if f16 { Dtype::F16 } else { Dtype::F32 };
+    ExtractRequest {
+        texts,
+        prompts,
+        feature_set: set.proto() as i32,
+        dtype: dtype as i32,
     }
 }

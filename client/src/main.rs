@@ -6,7 +6,10 @@ use anyhow::bail;
 use clap::{Parser, Subcommand};
 use hemma_client::check_file::{CheckFileOptions, check_file};
 use hemma_client::embed_file::{EmbedFileOptions, embed_file};
+use hemma_client::extract::FeatureSetArg;
+use hemma_client::extract_file::{ExtractFileOptions, extract_file};
 use hemma_client::input::{Columns, Essay, read_essays};
+use hemma_client::outputs::OutputFormat;
 use hemma_client::{Client, ClientOptions};
 
 /// Talk to a hemma-offload server (usually through `ssh hemma -L 19000:127.0.0.1:9000 -N`).
@@ -42,16 +45,83 @@ struct EssayFile {
 impl EssayFile {
     /// Reads every essay, or names the first bad record.
     fn read(self) -> anyhow::Result<Vec<Essay>> {
-        let columns = Columns {
-            text: self.text_column,
-            id: self.id_column,
-        };
+        let columns = Columns::new(self.text_column, self.id_column);
         Ok(read_essays(&self.input, &columns)?)
     }
 }
 
+/// Where the prompts come from (`hemma extract`).
+#[derive(Debug, clap::Args)]
+struct PromptSource {
+    /// Column or field holding each essay's prompt [default: prompt, when the feature set needs
+    /// prompts].
+    #[arg(long, conflicts_with = "prompt")]
+    prompt_column: Option<String>,
+    /// One prompt text for every essay.
+    #[arg(long)]
+    prompt: Option<String>,
+}
+
+/// The default cache folder: `$HEMMA_CACHE`, else `$XDG_CACHE_HOME/hemma`, else `~/.cache/hemma`.
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("hemma"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".cache/hemma"))
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Extract every feature of a file of essays into a folder: embeddings.npy + handcrafted.npy
+    /// (or features.parquet), ids.txt and meta.json. Rows come from the local cache when the
+    /// server's fingerprint and the essay are unchanged; an interrupted run resumes.
+    Extract {
+        #[command(flatten)]
+        essays: EssayFile,
+        #[command(flatten)]
+        prompts: PromptSource,
+        /// Which features.
+        #[arg(long, value_enum, default_value_t = FeatureSetArg::Combined)]
+        feature_set: FeatureSetArg,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// npy: embeddings.npy and handcrafted.npy (float32, NaN kept); parquet: one
+        /// features.parquet with an id column and named feature columns.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Npy)]
+        format: OutputFormat,
+        /// Essays per chunk on the stream.
+        #[arg(long, default_value_t = 32)]
+        chunk_size: usize,
+        /// Chunks in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Cache folder [default: $XDG_CACHE_HOME/hemma or ~/.cache/hemma].
+        #[arg(long, env = "HEMMA_CACHE")]
+        cache: Option<PathBuf>,
+        /// Run without the cache (nothing is kept; an interrupted run starts over).
+        #[arg(long, conflicts_with = "cache")]
+        no_cache: bool,
+        /// Retries after transient failures (server unavailable, tunnel down) that made no progress.
+        #[arg(long, default_value_t = 5)]
+        retries: u32,
+        /// Seconds before the first retry; doubled after each, at most 30.
+        #[arg(long, default_value_t = 1.0)]
+        retry_wait: f64,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check the whole path to the server: reachable through the tunnel, ready, LanguageTool
+    /// ready, its fingerprint, and what the local cache holds for it. Exits 1 if anything is
+    /// not ready.
+    Doctor {
+        /// Cache folder [default: $XDG_CACHE_HOME/hemma or ~/.cache/hemma].
+        #[arg(long, env = "HEMMA_CACHE")]
+        cache: Option<PathBuf>,
+    },
     /// Print the server's description (fingerprint, model, engine, limits) as JSON.
     Info,
     /// Check the server's health; exits 1 unless it is SERVING.
@@ -101,6 +171,87 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let options = ClientOptions::new(cli.server.clone());
     match cli.command {
+        Command::Extract {
+            essays,
+            prompts,
+            feature_set,
+            out,
+            format,
+            chunk_size,
+            concurrency,
+            cache,
+            no_cache,
+            retries,
+            retry_wait,
+            quiet,
+        } => {
+            if chunk_size == 0 || concurrency == 0 {
+                bail!("--chunk-size and --concurrency must be at least 1");
+            }
+            if !(retry_wait.is_finite() && retry_wait >= 0.0) {
+                bail!("--retry-wait must be a number of seconds >= 0");
+            }
+            let mut columns = Columns::new(essays.text_column, essays.id_column);
+            if feature_set.has_handcrafted() && prompts.prompt.is_none() {
+                columns.prompt = Some(prompts.prompt_column.unwrap_or_else(|| "prompt".into()));
+            }
+            let mut essays = read_essays(&essays.input, &columns)?;
+            if let Some(p) = prompts.prompt.filter(|_| feature_set.has_handcrafted()) {
+                if p.trim().is_empty() {
+                    bail!("--prompt is empty");
+                }
+                for e in &mut essays {
+                    e.prompt = Some(p.clone());
+                }
+            }
+            let cache = match no_cache {
+                true => None,
+                false => match cache.or_else(default_cache_dir) {
+                    Some(dir) => Some(dir),
+                    None => bail!("no cache folder: set --cache DIR (or HOME), or pass --no-cache"),
+                },
+            };
+            let client = Client::connect(options).await?;
+            let options = ExtractFileOptions {
+                feature_set,
+                format,
+                chunk_size,
+                concurrency,
+                retries,
+                backoff: std::time::Duration::from_secs_f64(retry_wait),
+                cache,
+                progress: !quiet,
+            };
+            let r = extract_file(&client, essays, &out, &options).await?;
+            eprintln!(
+                "extracted {} essays ({} distinct: {} from the cache, {} computed in {} chunks) in {:.1} s ({:.1} essays/s) -> {}",
+                r.essays,
+                r.distinct,
+                r.cache_hits,
+                r.fetched,
+                r.chunks,
+                r.seconds,
+                r.essays as f64 / r.seconds.max(1e-9),
+                out.display()
+            );
+            if r.fetched > 0 {
+                let s = &r.stages;
+                eprintln!(
+                    "server stage seconds (summed over chunks): parse {:.2}, embed {:.2} ({} strings), languagetool {:.2}, assembly {:.2}",
+                    s.parse_seconds,
+                    s.embed_seconds,
+                    s.strings_embedded,
+                    s.languagetool_seconds,
+                    s.assembly_seconds
+                );
+            }
+        }
+        Command::Doctor { cache } => {
+            let ok = doctor(&cli.server, options, cache.or_else(default_cache_dir)).await;
+            if !ok {
+                std::process::exit(1);
+            }
+        }
         Command::Info => {
             let client = Client::connect(options).await?;
             let info = client.info().await?;
@@ -179,6 +330,122 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints one line per check; true when everything is ready.
+async fn doctor(server: &str, options: ClientOptions, cache: Option<PathBuf>) -> bool {
+    let client = match Client::connect(options).await {
+        Ok(c) => {
+            println!("ok    reachable: {server}");
+            c
+        }
+        Err(e) => {
+            println!("FAIL  reachable: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    match client.health().await {
+        Ok(hemma_client::HealthStatus::Serving) => println!("ok    health: SERVING"),
+        Ok(s) => {
+            ok = false;
+            println!(
+                "FAIL  health: {} (still loading, or failed: see /readyz and the server log)",
+                s.as_str_name()
+            );
+        }
+        Err(e) => {
+            ok = false;
+            println!("FAIL  health: {e}");
+        }
+    }
+    let readyz = format!("{}/readyz", server.trim_end_matches('/'));
+    match fetch_readyz(&readyz).await {
+        Ok(body) => {
+            let ready = body["ready"].as_bool().unwrap_or(false);
+            println!(
+                "{}  ready: {} (model {})",
+                if ready { "ok  " } else { "FAIL" },
+                ready,
+                body["model"].as_str().unwrap_or("?")
+            );
+            ok &= ready;
+            match body.get("languagetool") {
+                None => println!(
+                    "--    languagetool: not configured on the server (handcrafted and combined extraction will fail)"
+                ),
+                Some(lt) => {
+                    let lt_ready = lt["ready"].as_bool().unwrap_or(false);
+                    ok &= lt_ready;
+                    let ups = lt["upstreams"].as_array().cloned().unwrap_or_default();
+                    let healthy = ups
+                        .iter()
+                        .filter(|u| u["healthy"].as_bool() == Some(true))
+                        .count();
+                    println!(
+                        "{}  languagetool: {} {}, {healthy}/{} instances healthy",
+                        if lt_ready { "ok  " } else { "FAIL" },
+                        if lt_ready { "ready" } else { "NOT ready" },
+                        lt["version"].as_str().unwrap_or("(version unknown)"),
+                        ups.len()
+                    );
+                    for u in ups.iter().filter(|u| u["healthy"].as_bool() != Some(true)) {
+                        println!(
+                            "        {}: {}",
+                            u["url"].as_str().unwrap_or("?"),
+                            u["last_error"].as_str().unwrap_or("not probed yet")
+                        );
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            ok = false;
+            println!("FAIL  ready: {readyz}: {e}");
+        }
+    }
+    match client.info().await {
+        Ok(info) => {
+            println!("ok    fingerprint: {}", info.fingerprint);
+            match cache {
+                None => println!("--    cache: no cache folder (set --cache or HOME)"),
+                Some(dir) => match hemma_client::cache::summary(&dir, &info.fingerprint) {
+                    Ok(sets) if sets.is_empty() => {
+                        println!(
+                            "ok    cache: {} holds nothing for this fingerprint",
+                            dir.display()
+                        )
+                    }
+                    Ok(sets) => {
+                        for (set, entries, bytes) in sets {
+                            println!(
+                                "ok    cache: {} {set}: {entries} essays ({:.1} MB)",
+                                dir.display(),
+                                bytes as f64 / 1e6
+                            );
+                        }
+                    }
+                    Err(e) => println!("FAIL  cache: {e}"),
+                },
+            }
+        }
+        Err(e) => {
+            ok = false;
+            println!("FAIL  info: {e}");
+        }
+    }
+    ok
+}
+
+/// GETs `/readyz` (served beside gRPC on the same port); its JSON, whatever the status code.
+async fn fetch_readyz(url: &str) -> anyhow::Result<serde_json::Value> {
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .get(url)
+        .send()
+        .await?;
+    Ok(resp.json().await?)
+}
+
 fn info_json(info: &hemma_client::v1::InfoResponse) -> String {
     let model = info.model.clone().unwrap_or_default();
     let limits = info.limits.unwrap_or_default();
@@ -192,7 +459,9 @@ fn info_json(info: &hemma_client::v1::InfoResponse) -> String {
             "execution_provider": model.execution_provider, "precision": model.precision,
         },
         "languagetool_version": info.languagetool_version,
+        "nlp_sha256": info.nlp_sha256,
         "embedding_features": info.embedding_feature_names.len(),
+        "handcrafted_features": info.handcrafted_feature_names,
         "limits": {
             "max_items_per_request": limits.max_items_per_request,
             "max_bytes_per_text": limits.max_bytes_per_text,

@@ -184,6 +184,15 @@ pub struct ServeArgs {
     /// Static sequence lengths, comma-separated; max_length is always added [default: none, or 128,256 with migraphx].
     #[arg(long, env = "HEMMA_SHAPE_SEQ", value_delimiter = ',')]
     pub shape_seq: Option<Vec<usize>>,
+    /// Folder of the native NLP models: `spacy/` and `hyphenation/` (the repository's `models/`) [default: models].
+    #[arg(long, env = "HEMMA_NLP_MODELS_DIR")]
+    pub nlp_models_dir: Option<PathBuf>,
+    /// Essays parsed at once on the blocking pool [default: the number of cores].
+    #[arg(long, env = "HEMMA_NLP_THREADS")]
+    pub nlp_threads: Option<usize>,
+    /// Chunks of one ExtractStream worked on at once; later ones wait (HTTP/2 flow control) [default: 4].
+    #[arg(long, env = "HEMMA_STREAM_CHUNKS_IN_FLIGHT")]
+    pub stream_chunks_in_flight: Option<usize>,
     /// Log format [default: text].
     #[arg(long, env = "HEMMA_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -273,6 +282,11 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes.or(lower.max_message_bytes),
             shape_rows: self.shape_rows.or(lower.shape_rows),
             shape_seq: self.shape_seq.or(lower.shape_seq),
+            nlp_models_dir: self.nlp_models_dir.or(lower.nlp_models_dir),
+            nlp_threads: self.nlp_threads.or(lower.nlp_threads),
+            stream_chunks_in_flight: self
+                .stream_chunks_in_flight
+                .or(lower.stream_chunks_in_flight),
             log_format: self.log_format.or(lower.log_format),
             languagetool_url: self.languagetool_url.or(lower.languagetool_url),
             languagetool_flavour: self.languagetool_flavour.or(lower.languagetool_flavour),
@@ -378,6 +392,15 @@ pub struct LanguageToolConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// The native NLP pipeline (handcrafted features).
+#[derive(Debug, Clone, Serialize)]
+pub struct NlpConfig {
+    /// Folder holding `spacy/` and `hyphenation/`.
+    pub models_dir: PathBuf,
+    /// Essays parsed at once.
+    pub threads: usize,
+}
+
 /// The validated server configuration.
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -395,6 +418,10 @@ pub struct Config {
     pub limits: RequestLimits,
     /// Static batch shapes.
     pub shapes: ShapeConfig,
+    /// The native NLP pipeline.
+    pub nlp: NlpConfig,
+    /// Chunks of one ExtractStream in progress at once.
+    pub stream_chunks_in_flight: usize,
     /// Log format.
     pub log_format: LogFormat,
     /// LanguageTool, when configured.
@@ -533,6 +560,19 @@ impl Config {
             batch,
             limits,
             shapes,
+            nlp: NlpConfig {
+                models_dir: a.nlp_models_dir.unwrap_or_else(|| PathBuf::from("models")),
+                threads: positive(
+                    "nlp_threads",
+                    a.nlp_threads.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+                    }),
+                )?,
+            },
+            stream_chunks_in_flight: positive(
+                "stream_chunks_in_flight",
+                a.stream_chunks_in_flight.unwrap_or(4),
+            )?,
             log_format: a.log_format.unwrap_or(LogFormat::Text),
             languagetool,
         })

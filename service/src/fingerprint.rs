@@ -1,7 +1,8 @@
 //! The server fingerprint: sha256 over canonical JSON of everything that changes a feature value.
 //!
 //! Clients key their caches on it, so any change to the model, tokenizer, truncation, pooling,
-//! precision or feature names yields a new fingerprint and never serves stale features.
+//! precision, engine or device, the NLP model files, LanguageTool's version or options, the
+//! feature names or the server's version yields a new fingerprint and never serves stale features.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -19,6 +20,10 @@ pub struct EmbeddingIdentity {
     pub pooling: String,
     /// `fp32` or `fp16`.
     pub precision: String,
+    /// `ort` or `candle`: engines round differently.
+    pub engine: String,
+    /// The execution provider (`cpu`, `cuda`, `migraphx`, `rocm`): devices round differently.
+    pub execution_provider: String,
 }
 
 /// What the LanguageTool-derived features depend on.
@@ -40,8 +45,14 @@ pub struct FingerprintInputs {
     /// LanguageTool, when configured (absent: the field is left out of the hash input).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub languagetool: Option<LanguageToolIdentity>,
-    /// Feature names in order.
+    /// sha256 of the native NLP model files (spaCy port and hyphenation patterns).
+    pub nlp_sha256: String,
+    /// Embedding feature names in order.
     pub feature_names: Vec<String>,
+    /// Handcrafted feature names in order.
+    pub handcrafted_feature_names: Vec<String>,
+    /// The server's version: the code computing the features.
+    pub server_version: String,
 }
 
 /// Hex sha256 of the canonical JSON (keys sorted, no whitespace) of `inputs`.
@@ -70,9 +81,14 @@ mod tests {
                 max_length: 512,
                 pooling: "cls".into(),
                 precision: "fp32".into(),
+                engine: "ort".into(),
+                execution_provider: "cpu".into(),
             },
             languagetool: None,
+            nlp_sha256: "c".into(),
             feature_names: embedding_feature_names(2),
+            handcrafted_feature_names: vec!["word_count".into()],
+            server_version: "0.1.0".into(),
         }
     }
 
@@ -86,6 +102,18 @@ mod tests {
         assert_ne!(base, fingerprint(&changed));
         let mut changed = inputs();
         changed.embedding.precision = "fp16".into();
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.embedding.execution_provider = "migraphx".into();
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.nlp_sha256 = "d".into();
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.handcrafted_feature_names.push("ttr".into());
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.server_version = "0.2.0".into();
         assert_ne!(base, fingerprint(&changed));
         let with_lt = |version: &str, level: &str| {
             let mut c = inputs();

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod config;
 pub mod embed;
+pub mod extract;
 pub mod features;
 pub mod fingerprint;
 pub mod grammar;

@@ -18,6 +18,8 @@ use crate::embed::queue::{Embedder, QueueConfig};
 use crate::embed::shapes::ShapeBuckets;
 use crate::embed::tokenize::{TextTokenizer, TokenizeError};
 use crate::embed::{Engine, EngineError};
+use crate::extract::Extractor;
+use crate::features::Analyzer;
 use crate::fingerprint::{self, EmbeddingIdentity, FingerprintInputs, LanguageToolIdentity};
 use crate::grammar::Grammar;
 use crate::grammar::cache::Cache;
@@ -55,6 +57,14 @@ pub enum ServeError {
     /// LanguageTool is configured but cannot be used (e.g. it rejects the configured language).
     #[error("LanguageTool cannot be used: {0}")]
     LanguageTool(String),
+    /// The native NLP models could not be loaded.
+    #[error("the native NLP models in {dir} cannot be used (set --nlp-models-dir): {source}")]
+    Nlp {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: crate::nlp::NlpError,
+    },
     /// gRPC reflection could not be set up.
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
@@ -69,6 +79,7 @@ pub struct Prepared {
     model: ModelDir,
     tokenizer: Arc<TextTokenizer>,
     identity: EmbeddingIdentity,
+    analyzer: Analyzer,
     loader: EngineLoader,
 }
 
@@ -102,12 +113,25 @@ impl Prepared {
             max_length,
             pooling: "cls".into(),
             precision: config.engine.precision.name(),
+            engine: config.engine.kind.name(),
+            execution_provider: match config.engine.kind {
+                EngineKind::Ort => config.engine.provider.name(),
+                EngineKind::Candle => "cpu".into(),
+            },
         };
+        let analyzer =
+            Analyzer::load(&config.nlp.models_dir, config.nlp.threads).map_err(|source| {
+                ServeError::Nlp {
+                    dir: config.nlp.models_dir.clone(),
+                    source,
+                }
+            })?;
         Ok(Prepared {
             config,
             model,
             tokenizer,
             identity,
+            analyzer,
             loader,
         })
     }
@@ -136,6 +160,7 @@ impl Prepared {
             model,
             tokenizer,
             identity,
+            analyzer,
             loader,
         } = self;
         let metrics = Metrics::new();
@@ -151,9 +176,13 @@ impl Prepared {
         health.set_not_serving::<OffloadServer<OffloadApi>>().await;
 
         let limit = config.limits.max_message_bytes;
-        let offload = OffloadServer::new(OffloadApi::new(ready_rx.clone(), config.limits))
-            .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+        let offload = OffloadServer::new(OffloadApi::new(
+            ready_rx.clone(),
+            config.limits,
+            config.stream_chunks_in_flight,
+        ))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
         // Both reflection versions: grpcurl and older tools ask for v1alpha.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -209,7 +238,7 @@ impl Prepared {
         };
         let engine_name = config.engine.kind.name();
         let mut server = server;
-        let load = Embedder::start(loader, tokenizer, queue, metrics);
+        let load = Embedder::start(loader, tokenizer, queue, metrics.clone());
         // A shutdown during a long load (MIGraphX compiles) stops at once rather than after it.
         let load_result = tokio::select! {
             result = load => result,
@@ -256,10 +285,20 @@ impl Prepared {
                             version,
                             options: g.defaults().clone(),
                         });
-                let info = info_response(&config, &model, &identity, &embedder, languagetool);
+                let info = info_response(
+                    &config,
+                    &model,
+                    &identity,
+                    &embedder,
+                    analyzer.sha256(),
+                    languagetool,
+                );
                 tracing::info!(fingerprint = %info.fingerprint, "ready");
+                let extractor =
+                    Extractor::new(analyzer, embedder.clone(), grammar.clone(), metrics);
                 ready_tx.send_replace(Readiness::Ready(Arc::new(Loaded {
                     embedder,
+                    extractor,
                     info,
                     grammar: grammar.clone(),
                 })));
@@ -292,15 +331,23 @@ fn info_response(
     model: &ModelDir,
     identity: &EmbeddingIdentity,
     embedder: &Embedder,
+    nlp_sha256: &str,
     languagetool: Option<LanguageToolIdentity>,
 ) -> InfoResponse {
     let engine = embedder.info();
     let names = fingerprint::embedding_feature_names(engine.dim);
+    let handcrafted: Vec<String> = crate::features::COLUMNS
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
     let fingerprint = fingerprint::fingerprint(&FingerprintInputs {
         schema_version: hemma_proto::SCHEMA_VERSION,
         embedding: identity.clone(),
         languagetool: languagetool.clone(),
+        nlp_sha256: nlp_sha256.to_owned(),
         feature_names: names.clone(),
+        handcrafted_feature_names: handcrafted.clone(),
+        server_version: env!("CARGO_PKG_VERSION").into(),
     });
     InfoResponse {
         schema_version: hemma_proto::SCHEMA_VERSION,
@@ -326,6 +373,8 @@ fn info_response(
         }),
         server_version: env!("CARGO_PKG_VERSION").into(),
         git_sha: env!("HEMMA_GIT_SHA").into(),
+        handcrafted_feature_names: handcrafted,
+        nlp_sha256: nlp_sha256.to_owned(),
     }
 }
 

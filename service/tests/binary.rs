@@ -22,6 +22,8 @@ fn sigterm_stops_the_server_with_exit_0() {
         ])
         .arg("--model-dir")
         .arg(fixture())
+        .arg("--nlp-models-dir")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stderr(Stdio::null())

@@ -147,6 +147,7 @@ pub fn fixture_args(engine: EngineKind) -> ServeArgs {
         engine: Some(engine),
         ort_dylib: (engine == EngineKind::Ort).then(ort_dylib),
         threads: Some(1),
+        nlp_models_dir: Some(repo_root().join("models")),
         ..Default::default()
     }
 }

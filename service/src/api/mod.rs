@@ -20,6 +20,8 @@ use crate::grammar::Grammar;
 pub struct Loaded {
     /// The embedding pipeline.
     pub embedder: Embedder,
+    /// Runs Extract requests (parser, embedder and LanguageTool together).
+    pub extractor: crate::extract::Extractor,
     /// The `Info` answer, computed once.
     pub info: InfoResponse,
     /// The LanguageTool proxy, when configured.

@@ -2,13 +2,16 @@
 
 use std::sync::Arc;
 
+use futures::{Stream, StreamExt};
+use hemma_proto::v1::extract_chunk_result::Outcome;
 use hemma_proto::v1::offload_server::Offload;
 use hemma_proto::v1::{
-    CheckGrammarRequest, CheckGrammarResponse, EmbedRequest, EmbedResponse, GrammarCounts,
-    GrammarMatch, GrammarOptions, GrammarResult, InfoRequest, InfoResponse,
+    CheckGrammarRequest, CheckGrammarResponse, ChunkError, EmbedRequest, EmbedResponse,
+    ExtractChunk, ExtractChunkResult, ExtractRequest, ExtractResponse, GrammarCounts, GrammarMatch,
+    GrammarOptions, GrammarResult, InfoRequest, InfoResponse, StageTimings,
 };
 use tokio::sync::watch;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
 use super::{Loaded, Readiness, status, validate};
 use crate::config::RequestLimits;
@@ -22,12 +25,26 @@ const DEFAULT_REPLACEMENTS: usize = 5;
 pub struct OffloadApi {
     readiness: watch::Receiver<Readiness>,
     limits: RequestLimits,
+    stream_chunks_in_flight: usize,
 }
 
+/// The answers of one ExtractStream, in chunk order.
+pub type ExtractStreamAnswers =
+    std::pin::Pin<Box<dyn Stream<Item = Result<ExtractChunkResult, Status>> + Send + 'static>>;
+
 impl OffloadApi {
-    /// A service answering from whatever `readiness` holds.
-    pub fn new(readiness: watch::Receiver<Readiness>, limits: RequestLimits) -> Self {
-        OffloadApi { readiness, limits }
+    /// A service answering from whatever `readiness` holds; each ExtractStream works on at most
+    /// `stream_chunks_in_flight` chunks at once.
+    pub fn new(
+        readiness: watch::Receiver<Readiness>,
+        limits: RequestLimits,
+        stream_chunks_in_flight: usize,
+    ) -> Self {
+        OffloadApi {
+            readiness,
+            limits,
+            stream_chunks_in_flight: stream_chunks_in_flight.max(1),
+        }
     }
 
     fn loaded(&self) -> Result<Arc<Loaded>, Status> {
@@ -65,6 +82,40 @@ impl Offload for OffloadApi {
             fingerprint: loaded.info.fingerprint.clone(),
             schema_version: loaded.info.schema_version,
         }))
+    }
+
+    async fn extract(
+        &self,
+        request: Request<ExtractRequest>,
+    ) -> Result<Response<ExtractResponse>, Status> {
+        let loaded = self.loaded()?;
+        let response = extract_one(&loaded, request.into_inner(), &self.limits).await?;
+        Ok(Response::new(response))
+    }
+
+    type ExtractStreamStream = ExtractStreamAnswers;
+
+    async fn extract_stream(
+        &self,
+        request: Request<Streaming<ExtractChunk>>,
+    ) -> Result<Response<Self::ExtractStreamStream>, Status> {
+        let loaded = self.loaded()?;
+        let limits = self.limits;
+        // `buffered` answers in chunk order and pulls a new chunk only when fewer than the
+        // window are in progress; the rest wait in HTTP/2 flow control, so memory stays bounded.
+        let answers = request
+            .into_inner()
+            .map(move |chunk| {
+                let loaded = loaded.clone();
+                async move {
+                    match chunk {
+                        Ok(chunk) => Ok(answer_chunk(&loaded, chunk, &limits).await),
+                        Err(status) => Err(status),
+                    }
+                }
+            })
+            .buffered(self.stream_chunks_in_flight);
+        Ok(Response::new(Box::pin(answers)))
     }
 
     async fn check_grammar(
@@ -107,6 +158,92 @@ impl Offload for OffloadApi {
             fingerprint: loaded.info.fingerprint.clone(),
             schema_version: loaded.info.schema_version,
         }))
+    }
+}
+
+/// Validates and runs one Extract request.
+async fn extract_one(
+    loaded: &Loaded,
+    req: ExtractRequest,
+    limits: &RequestLimits,
+) -> Result<ExtractResponse, Status> {
+    let (job, dtype) = validate::extract(req, limits)?;
+    let out = loaded.extractor.extract(job).await?;
+    let matrix = |m: ndarray::Array2<f32>, dtype| {
+        let (rows, cols) = m.dim();
+        let values = m.as_standard_layout();
+        let values = values
+            .as_slice()
+            .expect("a standard-layout array is one contiguous slice");
+        hemma_proto::matrix::encode(values, rows, cols, dtype)
+    };
+    let has_embeddings = out.embeddings.is_some();
+    let has_handcrafted = out.handcrafted.is_some();
+    let t = out.timings;
+    Ok(ExtractResponse {
+        embeddings: out.embeddings.map(|m| matrix(m, dtype)),
+        handcrafted: out
+            .handcrafted
+            .map(|m| matrix(m, hemma_proto::v1::Dtype::F32)),
+        embedding_feature_names: if has_embeddings {
+            loaded.info.embedding_feature_names.clone()
+        } else {
+            Vec::new()
+        },
+        handcrafted_feature_names: if has_handcrafted {
+            loaded.info.handcrafted_feature_names.clone()
+        } else {
+            Vec::new()
+        },
+        schema_version: loaded.info.schema_version,
+        fingerprint: loaded.info.fingerprint.clone(),
+        timings: Some(StageTimings {
+            parse_seconds: t.parse.as_secs_f64(),
+            embed_seconds: t.embed.as_secs_f64(),
+            languagetool_seconds: t.languagetool.as_secs_f64(),
+            assembly_seconds: t.assembly.as_secs_f64(),
+            total_seconds: t.total.as_secs_f64(),
+            strings_embedded: t.strings_embedded as u32,
+        }),
+    })
+}
+
+/// The answer to one stream chunk: its features, or an error naming it.
+async fn answer_chunk(
+    loaded: &Loaded,
+    chunk: ExtractChunk,
+    limits: &RequestLimits,
+) -> ExtractChunkResult {
+    let ExtractChunk {
+        chunk_id,
+        ids,
+        request,
+    } = chunk;
+    let outcome = match request {
+        None => Err(Status::invalid_argument("the chunk has no request")),
+        Some(req) if !ids.is_empty() && ids.len() != req.texts.len() => {
+            Err(Status::invalid_argument(format!(
+                "{} ids for {} texts: send one id per text, or none",
+                ids.len(),
+                req.texts.len()
+            )))
+        }
+        Some(req) => extract_one(loaded, req, limits).await,
+    };
+    let outcome = match outcome {
+        Ok(response) => Outcome::Response(response),
+        Err(status) => {
+            tracing::warn!(chunk_id, code = ?status.code(), message = status.message(), "stream chunk failed");
+            Outcome::Error(ChunkError {
+                code: status.code() as i32,
+                message: format!("chunk {chunk_id}: {}", status.message()),
+            })
+        }
+    };
+    ExtractChunkResult {
+        chunk_id,
+        ids,
+        outcome: Some(outcome),
     }
 }
 

@@ -4,6 +4,7 @@ use tonic::Status;
 
 use super::Readiness;
 use crate::embed::queue::EmbedError;
+use crate::extract::ExtractError;
 use crate::grammar::GrammarError;
 use crate::grammar::pool::PoolError;
 
@@ -40,6 +41,23 @@ impl From<EmbedError> for Status {
             EmbedError::Engine(_) => Status::internal(message),
             EmbedError::EngineGone => Status::unavailable(message),
         }
+    }
+}
+
+impl From<ExtractError> for Status {
+    fn from(e: ExtractError) -> Status {
+        let message = e.to_string();
+        // The parts keep their own codes (LanguageTool down stays UNAVAILABLE, a full queue
+        // RESOURCE_EXHAUSTED); the message is the whole sentence naming the text.
+        let code = match e {
+            ExtractError::NoLanguageTool { .. } => tonic::Code::FailedPrecondition,
+            ExtractError::Grammar { source, .. } => Status::from(source).code(),
+            ExtractError::Embed(source) => Status::from(source).code(),
+            ExtractError::Analyse { .. }
+            | ExtractError::Feature { .. }
+            | ExtractError::Worker(_) => tonic::Code::Internal,
+        };
+        Status::new(code, message)
     }
 }
 

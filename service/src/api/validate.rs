@@ -1,9 +1,10 @@
 //! Request validation: limits and enums, each failure a sentence naming the item.
 
-use hemma_proto::v1::Dtype;
+use hemma_proto::v1::{Dtype, ExtractRequest, FeatureSet as WireFeatureSet};
 use tonic::Status;
 
 use crate::config::RequestLimits;
+use crate::extract::{FeatureSet, Job};
 
 /// Checks the texts of one request against the limits.
 pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Status> {
@@ -37,6 +38,75 @@ pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Status> {
         )));
     }
     Ok(())
+}
+
+/// Reads the feature set; unset and unknown values are refused.
+pub fn feature_set(raw: i32) -> Result<FeatureSet, Status> {
+    const CHOICES: &str = "choose FEATURE_SET_EMBEDDINGS (1), FEATURE_SET_HANDCRAFTED (2) or FEATURE_SET_COMBINED (3)";
+    match WireFeatureSet::try_from(raw) {
+        Ok(WireFeatureSet::Embeddings) => Ok(FeatureSet::Embeddings),
+        Ok(WireFeatureSet::Handcrafted) => Ok(FeatureSet::Handcrafted),
+        Ok(WireFeatureSet::Combined) => Ok(FeatureSet::Combined),
+        Ok(WireFeatureSet::Unspecified) => Err(Status::invalid_argument(format!(
+            "feature_set is unset: {CHOICES}"
+        ))),
+        Err(_) => Err(Status::invalid_argument(format!(
+            "feature_set {raw} is unknown: {CHOICES}"
+        ))),
+    }
+}
+
+/// Checks an Extract request and expands its prompts to one per text.
+pub fn extract(req: ExtractRequest, limits: &RequestLimits) -> Result<(Job, Dtype), Status> {
+    let set = feature_set(req.feature_set)?;
+    let dtype = dtype(req.dtype)?;
+    texts(&req.texts, limits)?;
+    let n = req.texts.len();
+    let k = req.prompts.len();
+    if k > 1 && k != n {
+        return Err(Status::invalid_argument(format!(
+            "prompts has {k} entries for {n} texts: send one prompt per text, or a single prompt for all"
+        )));
+    }
+    if set.has_handcrafted() && k == 0 {
+        return Err(Status::invalid_argument(format!(
+            "the {} feature set needs prompts (one per text, or a single one for all); none were sent",
+            set.name()
+        )));
+    }
+    for (i, p) in req.prompts.iter().enumerate() {
+        let which = if k == 1 {
+            "the prompt".to_owned()
+        } else {
+            format!("prompt {i}")
+        };
+        if set.has_handcrafted() && p.trim().is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "{which} is empty: the {} feature set compares each essay with its prompt",
+                set.name()
+            )));
+        }
+        if p.len() > limits.max_bytes_per_text {
+            return Err(Status::invalid_argument(format!(
+                "{which} is {} bytes; the limit is {} bytes per text",
+                p.len(),
+                limits.max_bytes_per_text
+            )));
+        }
+    }
+    let prompts = match (set.has_handcrafted(), k) {
+        (false, _) => Vec::new(),
+        (true, 1) => vec![req.prompts[0].clone(); n],
+        (true, _) => req.prompts,
+    };
+    Ok((
+        Job {
+            texts: req.texts,
+            prompts,
+            set,
+        },
+        dtype,
+    ))
 }
 
 /// Reads the requested output dtype; unspecified means f32.
@@ -79,6 +149,41 @@ mod tests {
         let e = texts(&strings(&["abcde", "abcd"]), &LIMITS).unwrap_err();
         assert!(e.message().contains("total 9 bytes"), "{}", e.message());
         assert!(texts(&strings(&["abc", "abcd"]), &LIMITS).is_ok());
+    }
+
+    fn extract_request(texts: &[&str], prompts: &[&str], set: i32) -> ExtractRequest {
+        ExtractRequest {
+            texts: strings(texts),
+            prompts: strings(prompts),
+            feature_set: set,
+            dtype: 0,
+        }
+    }
+
+    #[test]
+    fn extract_requests_name_the_offending_item() {
+        let message = |r| extract(r, &LIMITS).unwrap_err().message().to_owned();
+        assert!(message(extract_request(&["a"], &["p"], 0)).contains("feature_set is unset"));
+        assert!(message(extract_request(&["a"], &["p"], 7)).contains("feature_set 7 is unknown"));
+        let m = message(extract_request(&["a", "b"], &["p", "q", "r"], 3));
+        assert!(m.contains("3 entries for 2 texts"), "{m}");
+        assert!(message(extract_request(&["a"], &[], 2)).contains("needs prompts"));
+        let m = message(extract_request(&["a", "b"], &["p", " "], 3));
+        assert!(m.starts_with("prompt 1 is empty"), "{m}");
+        assert!(message(extract_request(&["a"], &[""], 2)).starts_with("the prompt is empty"));
+        let m = message(extract_request(&["a"], &["toolong"], 2));
+        assert!(m.starts_with("the prompt is 7 bytes"), "{m}");
+        let m = message(extract_request(&["a", "toolong"], &["p"], 1));
+        assert!(m.starts_with("text 1 is 7 bytes"), "{m}");
+    }
+
+    #[test]
+    fn one_prompt_serves_every_text_and_embeddings_need_none() {
+        let (job, _) = extract(extract_request(&["a", "b"], &["p"], 3), &LIMITS).unwrap();
+        assert_eq!(job.prompts, strings(&["p", "p"]));
+        let (job, _) = extract(extract_request(&["a", "b"], &[], 1), &LIMITS).unwrap();
+        assert_eq!(job.set, FeatureSet::Embeddings);
+        assert!(job.prompts.is_empty());
     }
 
     #[test]

@@ -178,11 +178,17 @@ impl Embedder {
         self.inner.tokenizer.max_length()
     }
 
-    /// Embeds `texts`, batched with whatever else is waiting.
+    /// Queue places: texts waiting for or in the engine at most.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Embeds `texts`, batched with whatever else is waiting; refuses at once when the queue
+    /// has no room for all of them.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Embedding, EmbedError> {
         let inner = &self.inner;
         let n = texts.len();
-        let mut permit = u32::try_from(n)
+        let permit = u32::try_from(n)
             .ok()
             .and_then(|k| inner.permits.clone().try_acquire_many_owned(k).ok())
             .ok_or_else(|| {
@@ -193,6 +199,40 @@ impl Embedder {
                     capacity: inner.capacity,
                 }
             })?;
+        self.embed_with(texts, permit).await
+    }
+
+    /// Embeds `texts` like [`Embedder::embed`] but waits (first come, first served) for queue
+    /// places instead of refusing; for the server's own work, such as an extraction's strings.
+    /// More texts than [`Embedder::capacity`] are refused, as they could never fit.
+    pub async fn embed_waiting(&self, texts: Vec<String>) -> Result<Embedding, EmbedError> {
+        let inner = &self.inner;
+        let n = texts.len();
+        let too_many = || EmbedError::QueueFull {
+            requested: n,
+            free: inner.permits.available_permits(),
+            capacity: inner.capacity,
+        };
+        let k = u32::try_from(n).map_err(|_| too_many())?;
+        if n > inner.capacity {
+            return Err(too_many());
+        }
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_many_owned(k)
+            .await
+            .map_err(|_| EmbedError::EngineGone)?;
+        self.embed_with(texts, permit).await
+    }
+
+    async fn embed_with(
+        &self,
+        texts: Vec<String>,
+        mut permit: OwnedSemaphorePermit,
+    ) -> Result<Embedding, EmbedError> {
+        let inner = &self.inner;
+        let n = texts.len();
         let tokenizer = inner.tokenizer.clone();
         let encoded = tokio::task::spawn_blocking(move || {
             texts

@@ -51,6 +51,15 @@ pub struct TierLabels {
     pub tier: String,
 }
 
+/// Labels of `hemma_extract_stage_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `embeddings`, `handcrafted` or `combined`.
+    pub feature_set: String,
+    /// `parse`, `embed`, `languagetool`, `assembly` or `total`.
+    pub stage: String,
+}
+
 /// The server's metrics, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -87,6 +96,8 @@ pub struct Metrics {
     pub cache_evictions: Counter,
     /// `hemma_languagetool_cache_bytes`: result bytes held in memory.
     pub cache_bytes: Gauge,
+    /// `hemma_extract_stage_seconds{feature_set,stage}`: wall time of each stage of one extraction.
+    pub extract_stage: Family<StageLabels, Histogram>,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -138,6 +149,13 @@ impl Metrics {
         let cache_misses = Counter::default();
         let cache_evictions = Counter::default();
         let cache_bytes = Gauge::default();
+        let extract_stage =
+            Family::<StageLabels, Histogram>::new_with_constructor(seconds as fn() -> Histogram);
+        registry.register(
+            "extract_stage_seconds",
+            "Wall time of each stage of one Extract request or stream chunk (stages overlap)",
+            extract_stage.clone(),
+        );
         registry.register(
             "languagetool_requests",
             "Calls to LanguageTool instances by outcome",
@@ -228,6 +246,19 @@ impl Metrics {
             cache_misses,
             cache_evictions,
             cache_bytes,
+            extract_stage,
+        }
+    }
+
+    /// Records the stage times of one extraction.
+    pub fn record_extract(&self, feature_set: &str, stages: &[(&str, std::time::Duration)]) {
+        for (stage, took) in stages {
+            self.extract_stage
+                .get_or_create(&StageLabels {
+                    feature_set: feature_set.to_owned(),
+                    stage: (*stage).to_owned(),
+                })
+                .observe(took.as_secs_f64());
         }
     }
 
