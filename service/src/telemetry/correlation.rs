@@ -26,6 +26,8 @@ const KNOWN: &[&str] = &[
     "/hemma.offload.v1.Offload/Info",
     "/hemma.offload.v1.Offload/Embed",
     "/hemma.offload.v1.Offload/CheckGrammar",
+    "/hemma.offload.v1.Offload/Extract",
+    "/hemma.offload.v1.Offload/ExtractStream",
     "/grpc.health.v1.Health/Check",
     "/grpc.health.v1.Health/Watch",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
