@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: build, start a real LanguageTool (when Java 17+ and Maven are
-# installed) and the server on the bundled tiny model, embed the sample essays and count their
-# LanguageTool errors with the `hemma` CLI, print the server's Info, and stop everything.
+# installed) and the server on the bundled tiny model, extract every feature of the sample essays
+# with `hemma extract` (embeddings + the 25 handcrafted features), print the server's Info and
+# `hemma doctor`, and stop everything.
 #
-#   scripts/demo.sh [INPUT.jsonl|.csv] [OUT.npy]      (defaults: examples/essays.jsonl out/embeddings.npy)
+#   scripts/demo.sh [INPUT.jsonl|.csv] [OUT_DIR]      (defaults: examples/essays.jsonl out)
 #
-# The error counts go beside the embeddings: out/embeddings.grammar.csv.
-# HEMMA_DEMO_LANGUAGETOOL=0 skips LanguageTool.
+# OUT_DIR gets embeddings.npy, handcrafted.npy, ids.txt and meta.json. The local cache is
+# $HEMMA_CACHE (default ~/.cache/hemma): run it twice and the second run computes nothing.
+# HEMMA_DEMO_LANGUAGETOOL=0 skips LanguageTool (then only the embeddings are extracted).
 #
 # MODEL_DIR=... uses another model folder (e.g. an export of microsoft/deberta-v3-base);
 # HEMMA_ENGINE=candle runs the pure-Rust engine instead of ONNX Runtime; HEMMA_DEMO_PORT picks
@@ -14,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 input=${1:-examples/essays.jsonl}
-out=${2:-out/embeddings.npy}
+out=${2:-out}
 model=${MODEL_DIR:-tests/fixtures/tiny-deberta}
 port=${HEMMA_DEMO_PORT:-9000}
 eval "$(scripts/setup-ort.sh)"
@@ -42,9 +44,9 @@ for _ in $(seq 1 300); do
 done
 "$bin/hemma" health
 "$bin/hemma" info
-"$bin/hemma" embed --input "$input" --out "$out"
-if [ ${#lt_args[@]} -gt 0 ]; then
-  "$bin/hemma" check --input "$input" --out "${out%.npy}.grammar.csv"
-  head -3 "${out%.npy}.grammar.csv"
-fi
+set=combined
+[ ${#lt_args[@]} -gt 0 ] || set=embeddings
+"$bin/hemma" extract --input "$input" --feature-set "$set" --out "$out"
+"$bin/hemma" doctor || true
+ls -l "$out"
 echo "server log: $log"

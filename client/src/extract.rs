@@ -78,14 +78,14 @@ impl Extraction {
             .as_ref()
             .map(|m| matrix(m, rows, "handcrafted"))
             .transpose()?;
-        if let Some(h) = &handcrafted {
-            if h.ncols() != resp.handcrafted_feature_names.len() {
-                return Err(ClientError::Malformed(format!(
-                    "{} handcrafted columns but {} names",
-                    h.ncols(),
-                    resp.handcrafted_feature_names.len()
-                )));
-            }
+        if let Some(h) = &handcrafted
+            && h.ncols() != resp.handcrafted_feature_names.len()
+        {
+            return Err(ClientError::Malformed(format!(
+                "{} handcrafted columns but {} names",
+                h.ncols(),
+                resp.handcrafted_feature_names.len()
+            )));
         }
         Ok(Extraction {
             embeddings,

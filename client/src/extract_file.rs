@@ -180,13 +180,13 @@ pub async fn extract_file(
 ) -> Result<ExtractReport, ExtractFileError> {
     let started = Instant::now();
     let set = options.feature_set;
-    if set.has_handcrafted() {
-        if let Some(e) = essays.iter().find(|e| e.prompt.is_none()) {
-            return Err(ExtractFileError::MissingPrompt {
-                id: e.id.clone(),
-                set: set.name(),
-            });
-        }
+    if set.has_handcrafted()
+        && let Some(e) = essays.iter().find(|e| e.prompt.is_none())
+    {
+        return Err(ExtractFileError::MissingPrompt {
+            id: e.id.clone(),
+            set: set.name(),
+        });
     }
     let info = info_with_retries(client, options).await?;
     let fingerprint = info.fingerprint.clone();
@@ -539,7 +539,8 @@ impl Run {
             "chunks": report.chunks,
             "retries": report.retries,
             "embedding_dim": embeddings.as_ref().map(|m| m.ncols()),
-            "handcrafted_features": handcrafted.as_ref().map(|m| m.ncols()),
+            "embedding_feature_names": embeddings.as_ref().map(|_| &info.embedding_feature_names),
+            "handcrafted_feature_names": handcrafted.as_ref().map(|_| &info.handcrafted_feature_names),
             "server": {
                 "server_version": info.server_version,
                 "git_sha": info.git_sha,
