@@ -117,7 +117,10 @@ fn baseline(a: &Args, essays_file: &Path) -> anyhow::Result<Baseline> {
         bail!("the Python baseline failed ({})", out.status);
     }
     let line = String::from_utf8_lossy(&out.stdout);
-    let line = line.lines().last().context("the baseline printed nothing")?;
+    let line = line
+        .lines()
+        .last()
+        .context("the baseline printed nothing")?;
     serde_json::from_str(line).with_context(|| format!("baseline output: {line}"))
 }
 
@@ -202,7 +205,13 @@ async fn main() -> anyhow::Result<()> {
         progress: false,
     };
     let started = Instant::now();
-    let cold = extract_file(&server.client, essays.clone(), &work.path().join("cold"), &options).await?;
+    let cold = extract_file(
+        &server.client,
+        essays.clone(),
+        &work.path().join("cold"),
+        &options,
+    )
+    .await?;
     let cold_wall = started.elapsed().as_secs_f64();
     let warm = extract_file(&server.client, essays, &work.path().join("warm"), &options).await?;
     println!();
