@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod check_file;
+pub mod cli;
 pub mod embed_file;
 pub mod extract;
 pub mod extract_file;

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod extract;
@@ -24,5 +25,6 @@ pub mod fingerprint;
 pub mod grammar;
 pub mod model;
 pub mod nlp;
+pub mod selftest;
 pub mod server;
 pub mod telemetry;

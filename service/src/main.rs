@@ -3,43 +3,49 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use hemma_offload::cli::{Cli, Command};
 use hemma_offload::config::{Config, ServeArgs};
 use hemma_offload::server::Prepared;
-
-/// Feature server for essay-scoring research: DeBERTa embeddings over gRPC.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve gRPC and HTTP on one port until SIGINT/SIGTERM.
-    Serve {
-        /// TOML file with the same settings (keys are the flag names with underscores).
-        #[arg(long, env = "HEMMA_CONFIG")]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        args: ServeArgs,
-    },
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, args } => serve(config, args).await,
+        Command::Selftest { config, args } => selftest(config, args).await,
     }
 }
 
-async fn serve(file: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+/// Resolves the settings as `serve` does: flags and env over the optional file.
+fn resolve(file: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<Config> {
     let file = file.as_deref().map(ServeArgs::from_toml_file).transpose()?;
     // ORT_DYLIB_PATH is the variable ONNX Runtime users already set; it is read here only.
     let ort_env = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from);
-    let config = Config::resolve(args, file, ort_env)?;
+    Ok(Config::resolve(args, file, ort_env)?)
+}
+
+async fn selftest(file: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let config = resolve(file, args)?;
+    let report = tokio::task::spawn_blocking(move || hemma_offload::selftest::run(&config))
+        .await
+        .context("the self-check task failed")??;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.pass {
+        eprintln!(
+            "selftest FAILED: provider in use {} (asked for {}), max abs diff {:.2e} (tolerance {:.0e})",
+            report.provider_in_use,
+            report.provider_requested,
+            report.max_abs_diff,
+            report.tolerance
+        );
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+async fn serve(file: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let config = resolve(file, args)?;
     hemma_offload::telemetry::init_logging(config.log_format);
     tracing::info!(config = %serde_json::to_string(&config)?, "starting");
     let prepared = Prepared::new(config.clone())?;

@@ -407,7 +407,7 @@ fn start_grammar(lt: &LanguageToolConfig, metrics: Metrics) -> Grammar {
 }
 
 /// Verifies the files the configured engine reads and returns its loader.
-fn engine_loader(
+pub(crate) fn engine_loader(
     config: &Config,
     model: &ModelDir,
 ) -> Result<(EngineLoader, VerifiedFile), ServeError> {

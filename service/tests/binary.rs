@@ -83,3 +83,39 @@ fn an_unknown_config_file_key_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("batch_rows"), "{err}");
 }
+
+#[test]
+fn selftest_compares_the_engine_with_the_cpu_reference() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hemma-offload"))
+        .args(["selftest", "--precision", "fp16", "--model-dir"])
+        .arg(fixture())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["provider_in_use"], "cpu");
+    assert_eq!(report["precision"], "fp16");
+    assert_eq!(report["reference"], "ort cpu fp32");
+    assert_eq!(report["pass"], true);
+    let diff = report["max_abs_diff"].as_f64().unwrap();
+    assert!(
+        diff > 0.0 && diff < 5e-2,
+        "fp16 differs from fp32, within tolerance: {diff}"
+    );
+
+    // A provider this library lacks is an error naming it, never a silent CPU run.
+    let out = Command::new(env!("CARGO_BIN_EXE_hemma-offload"))
+        .args(["selftest", "--provider", "cuda", "--model-dir"])
+        .arg(fixture())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`cuda` failed to register"), "{err}");
+}
