@@ -262,11 +262,16 @@ pub async fn extract_file(
                 }
                 retries += 1;
                 let wait = backoff(options.backoff, failures);
-                bar.println(format!(
+                let line = format!(
                     "hemma: {why}; retrying in {:.1} s ({failures}/{})",
                     wait.as_secs_f64(),
                     options.retries
-                ));
+                );
+                // A hidden bar (--quiet) prints nothing; retries are still worth a line.
+                match bar.is_hidden() {
+                    true => eprintln!("{line}"),
+                    false => bar.println(line),
+                }
                 tokio::time::sleep(wait).await;
                 continue;
             }
