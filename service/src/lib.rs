@@ -21,6 +21,7 @@ pub mod config;
 pub mod embed;
 pub mod extract;
 pub mod features;
+pub mod fetch;
 pub mod fingerprint;
 pub mod grammar;
 pub mod model;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use hemma_offload::cli::{Cli, Command};
+use hemma_offload::cli::{Cli, Command, ModelsCommand};
 use hemma_offload::config::{Config, ServeArgs};
 use hemma_offload::server::Prepared;
 
@@ -14,7 +14,42 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config, args } => serve(config, args).await,
         Command::Selftest { config, args } => selftest(config, args).await,
+        Command::Models { action } => models(action).await,
     }
+}
+
+async fn models(action: ModelsCommand) -> anyhow::Result<()> {
+    let ModelsCommand::Fetch {
+        model_id,
+        out,
+        revision,
+        source,
+        hf_cache,
+        offline,
+        max_length,
+    } = action;
+    let from = match source {
+        Some(dir) => hemma_offload::fetch::Source::Folder(dir),
+        None => hemma_offload::fetch::Source::Hub {
+            repo_id: model_id.clone(),
+            revision,
+            cache: hf_cache,
+            offline,
+        },
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        hemma_offload::fetch::fetch(&from, &model_id, &out, max_length)
+    })
+    .await
+    .context("the fetch task failed")??;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    eprintln!(
+        "model folder {} is ready for --engine candle; for ONNX Runtime export it (Python): \
+         python models/export_deberta.py --source {} --out <onnx folder>",
+        report.out.display(),
+        report.out.display()
+    );
+    Ok(())
 }
 
 /// Resolves the settings as `serve` does: flags and env over the optional file.

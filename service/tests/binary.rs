@@ -119,3 +119,72 @@ fn selftest_compares_the_engine_with_the_cpu_reference() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`cuda` failed to register"), "{err}");
 }
+
+#[test]
+fn models_fetch_builds_a_loadable_folder_from_the_hugging_face_cache_offline() {
+    use hemma_offload::embed::tokenize::TextTokenizer;
+    // A Hugging Face cache holding the fixture's checkpoint files, as hf-hub lays it out.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("hub/models--hemma--tiny-deberta");
+    let snapshot = repo.join("snapshots/0123456789abcdef");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123456789abcdef").unwrap();
+    for f in ["config.json", "spm.model", "model.safetensors"] {
+        std::fs::copy(fixture().join(f), snapshot.join(f)).unwrap();
+    }
+    let out = dir.path().join("model");
+    let run = |id: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hemma-offload"))
+            .args(["models", "fetch", id, "--offline", "--hf-cache"])
+            .arg(dir.path().join("hub"))
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let o = run("hemma/tiny-deberta");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["dim"], 32);
+    assert_eq!(report["weights_from"], "model.safetensors");
+
+    // The folder passes the server's own checks (manifest hashes, tokenizer, weights) ...
+    let args = hemma_offload::config::ServeArgs {
+        model_dir: Some(out.clone()),
+        engine: Some(hemma_offload::config::EngineKind::Candle),
+        nlp_models_dir: Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")),
+        ..Default::default()
+    };
+    let config = hemma_offload::config::Config::resolve(args, None, None).unwrap();
+    hemma_offload::server::Prepared::new(config).expect("the fetched folder loads");
+    // ... and its tokenizer, converted in Rust from spm.model, gives the fixture's ids.
+    let ours = TextTokenizer::from_file(&out.join("tokenizer.json"), 512).unwrap();
+    let theirs = TextTokenizer::from_file(&fixture().join("tokenizer.json"), 512).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("reference.json")).unwrap())
+            .unwrap();
+    let texts: Vec<&str> = reference["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert!(texts.len() >= 5);
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(
+            ours.encode(i, t).unwrap().ids,
+            theirs.encode(i, t).unwrap().ids,
+            "{t:?}"
+        );
+    }
+
+    // A model the cache does not hold is named, and nothing is downloaded.
+    let o = run("hemma/not-cached");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("config.json") && err.contains("offline"),
+        "{err}"
+    );
+}
