@@ -10,7 +10,7 @@ use hemma_offload::config::ServeArgs;
 use hemma_offload::features;
 use hemma_offload_e2e::fake_languagetool::{FakeLanguageTool, Fault, Settings};
 use hemma_offload_e2e::{
-    TestServer, grammar_args, hemma_bin, languagetool_urls, repo_root, wait_readyz,
+    TestServer, cache_entries, grammar_args, hemma_bin, languagetool_urls, repo_root, wait_readyz,
 };
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
@@ -77,23 +77,6 @@ async fn work_calls(server: &TestServer) -> u64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
-}
-
-/// Cache entry files under `dir`.
-fn cache_entries(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !e.file_name().to_string_lossy().starts_with('.') {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

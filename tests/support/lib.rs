@@ -46,6 +46,24 @@ pub fn languagetool_urls() -> Vec<String> {
     }
 }
 
+/// The entry files of a `hemma extract` cache folder (temporary files, named with a leading
+/// dot, are left out).
+pub fn cache_entries(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The `hemma` CLI binary of this workspace.
 ///
 /// `cargo test --workspace` builds it before any test runs (the client's own tests need it). Run
