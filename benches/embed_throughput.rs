@@ -14,12 +14,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use hemma_offload::config::{Precision, Provider};
-use hemma_offload::embed::candle::{CandleEngine, CandleOptions};
-use hemma_offload::embed::ort::{OrtEngine, OrtOptions};
-use hemma_offload::embed::tokenize::TextTokenizer;
-use hemma_offload::embed::{Engine, TokenBatch};
-use hemma_offload::model::ModelDir;
+use hemma_embed::candle::{CandleEngine, CandleOptions};
+use hemma_embed::model::ModelDir;
+use hemma_embed::ort::{OrtEngine, OrtOptions};
+use hemma_embed::tokenize::TextTokenizer;
+use hemma_embed::{Engine, TokenBatch};
+use hemma_server::config::{Precision, Provider};
 use ndarray::{Array2, Axis, concatenate};
 use ndarray_npy::ReadNpyExt;
 
@@ -34,7 +34,7 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let root = hemma_offload_e2e::repo_root();
+    let root = hemma_e2e::repo_root();
     let mut a = Args {
         model_dir: root.join(".cache/models/deberta-v3-base-random"),
         essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
@@ -158,7 +158,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let torch_cls = tmp.path().join("torch_cls.npy");
     let out = Command::new(&args.python)
-        .arg(hemma_offload_e2e::repo_root().join("benches/baselines/torch_embed.py"))
+        .arg(hemma_e2e::repo_root().join("benches/baselines/torch_embed.py"))
         .arg("--model-dir")
         .arg(&args.model_dir)
         .arg("--tokens")

@@ -18,12 +18,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use hemma_client::extract::FeatureSetArg;
-use hemma_client::extract_file::{ExtractFileOptions, ExtractReport, extract_file};
-use hemma_client::input::{Columns, read_essays};
-use hemma_client::outputs::OutputFormat;
-use hemma_offload::config::{EngineKind, ServeArgs};
-use hemma_offload_e2e::{TestServer, fixture_args, repo_root};
+use hemma_cli::extract_file::{ExtractFileOptions, extract_file};
+use hemma_cli::input::{Columns, read_essays};
+use hemma_cli::outputs::OutputFormat;
+use hemma_client::v1::FeatureSet;
+use hemma_e2e::{TestServer, fixture_args, repo_root};
+use hemma_runs::ExtractReport;
+use hemma_server::config::{EngineKind, ServeArgs};
 
 struct Args {
     model_dir: PathBuf,
@@ -190,12 +191,12 @@ async fn main() -> anyhow::Result<()> {
         .extract(
             vec!["A warm-up essay. It has two sentences.".into()],
             vec!["Warm-up".into()],
-            FeatureSetArg::Combined,
+            FeatureSet::Combined,
             false,
         )
         .await?;
     let options = ExtractFileOptions {
-        feature_set: FeatureSetArg::Combined,
+        feature_set: FeatureSet::Combined,
         format: OutputFormat::Npy,
         chunk_size: a.chunk_size,
         concurrency: a.concurrency,
@@ -211,9 +212,12 @@ async fn main() -> anyhow::Result<()> {
         &work.path().join("cold"),
         &options,
     )
-    .await?;
+    .await?
+    .run;
     let cold_wall = started.elapsed().as_secs_f64();
-    let warm = extract_file(&server.client, essays, &work.path().join("warm"), &options).await?;
+    let warm = extract_file(&server.client, essays, &work.path().join("warm"), &options)
+        .await?
+        .run;
     println!();
     print_run("rust cold cache", &cold);
     print_run("rust warm cache", &warm);

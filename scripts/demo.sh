@@ -20,7 +20,7 @@ out=${2:-out}
 model=${MODEL_DIR:-tests/fixtures/tiny-deberta}
 port=${HEMMA_DEMO_PORT:-9000}
 eval "$(scripts/setup-ort.sh)"
-cargo build -q -p hemma-offload -p hemma-client
+cargo build -q -p hemma-server -p hemma-cli
 bin=target/debug
 log=$(mktemp)
 lt_args=()

@@ -2,7 +2,7 @@
 """Reference Python pipeline baseline for the hemma-offload end-to-end feature benchmark.
 
 Does the work of the Python pipeline the service replaces, for the `combined`-free handcrafted
-rows of shared/docs/FEATURES.md: spaCy en_core_web_sm 3.8.0 + TextDescriptives 2.8.4 readability,
+rows of docs/features.md: spaCy en_core_web_sm 3.8.0 + TextDescriptives 2.8.4 readability,
 torch DeBERTa-v2 CLS embeddings of the same strings, and the same LanguageTool server. Essays are
 processed in requests of --request-size like the old Python server did; within a request the
 stages run one after another:
@@ -11,7 +11,7 @@ stages run one after another:
                 --lt-concurrency worker threads; matches classified punctuation/spelling/grammar
   parse         nlp.pipe over the normalised texts (Tier 1, with readability) and over the raw
                 texts (Tiers 2/3, readability off); the 18 features that need neither LT nor
-                embeddings, as FEATURES.md defines them (= shared/tools/spacy_oracle.py)
+                embeddings, as docs/features.md defines them (= the team's spaCy oracle script)
   embed         the distinct strings of the request (essay texts, prompts, raw-doc sentences,
                 paragraphs), sorted by token length, batches of --embed-batch, CLS vectors
   assembly      the 4 similarity features and the 3 error densities; the 25-column rows

@@ -1,7 +1,7 @@
-"""Writes service/src/nlp/unicode_tables.rs: Python 3.11 (Unicode 14.0) character classes the spaCy
-port needs (SPEC section 4.5), as sorted inclusive code point ranges.
+"""Writes service/spacy/src/unicode_tables.rs: Python 3.11 (Unicode 14.0) character classes the spaCy
+port needs (service/spacy/PORT.md), as sorted inclusive code point ranges.
 
-    python3.11 models/spacy/gen_unicode_tables.py > service/src/nlp/unicode_tables.rs
+    python3.11 models/spacy/gen_unicode_tables.py > service/spacy/src/unicode_tables.rs
 """
 import sys
 import unicodedata

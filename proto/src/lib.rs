@@ -9,11 +9,12 @@ pub mod v1 {
     tonic::include_proto!("hemma.offload.v1");
 }
 
+mod feature_set;
 pub mod matrix;
 
 /// Encoded `FileDescriptorSet` of the contract, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("hemma_offload_v1_descriptor");
 
-/// Version of the feature schema (FEATURES.md); bumped when a column changes meaning.
+/// Version of the feature schema (`docs/features.md`); bumped when a column changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;

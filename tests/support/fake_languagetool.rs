@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// The text the server's pool probes with (not counted as a check).
-pub use hemma_offload::grammar::pool::PROBE_TEXT;
+pub use languagetool_pool::pool::PROBE_TEXT;
 
 /// A failure the fake produces on check requests (probes included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,14 +2,13 @@
 //! and a real server on a loopback port driven by the real client.
 
 pub mod fake_languagetool;
-pub mod parity;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use hemma_client::{Client, ClientOptions};
-use hemma_offload::config::{Config, EngineKind, ServeArgs};
-use hemma_offload::server::{Prepared, ServeError};
+use hemma_server::config::{Config, EngineKind, ServeArgs};
+use hemma_server::server::{Prepared, ServeError};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,6 +17,9 @@ use tokio_stream::StreamExt;
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// The committed tiny random-weight DeBERTa-v3 fixture (see its README for the recipe).
@@ -62,33 +64,6 @@ pub fn cache_entries(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-/// The `hemma` CLI binary of this workspace.
-///
-/// `cargo test --workspace` builds it before any test runs (the client's own tests need it). Run
-/// alone, a test builds it once; that build resolves features for one package and so may
-/// recompile dependencies, which is why an existing binary is used as it is.
-pub fn hemma_bin() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| repo_root().join("target"));
-            let bin = target.join("debug/hemma");
-            if !bin.exists() {
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = std::process::Command::new(cargo)
-                    .args(["build", "--quiet", "-p", "hemma-client", "--bin", "hemma"])
-                    .current_dir(repo_root())
-                    .status()
-                    .expect("cargo runs");
-                assert!(status.success(), "building the hemma CLI failed");
-            }
-            bin
-        })
-        .clone()
 }
 
 /// One case of `reference.json`: a text, its token ids and torch's [CLS] vector.
@@ -285,6 +260,13 @@ impl TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+
+    /// The generated gRPC client itself, for requests the typed client would never send.
+    pub async fn raw_client(
+        &self,
+    ) -> hemma_proto::v1::offload_client::OffloadClient<tonic::transport::Channel> {
+        hemma_proto::v1::offload_client::OffloadClient::new(channel(&self.http("")).await)
     }
 
     /// Waits for the server to stop (after [`TestServer::signal_shutdown`]).

@@ -1,0 +1,146 @@
+//! `hemma extract`: a file of essays in, the feature matrices out. The run itself (cache, stream,
+//! retries, resume) is [`hemma_runs::extract`]; this module draws its progress and writes its rows
+//! into the output folder (see [`crate::outputs`]) with `meta.json` last.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hemma_client::Client;
+use hemma_proto::v1::FeatureSet;
+use hemma_runs::{ExtractReport, RunError, RunOptions, RunOutput};
+
+use crate::file_run::{Bar, progress_bar};
+use crate::input::Essay;
+use crate::outputs::{FeatureTable, OutputError, OutputFormat, write_outputs};
+
+/// How to run one extraction of a file.
+#[derive(Debug, Clone)]
+pub struct ExtractFileOptions {
+    /// Which matrices to compute.
+    pub feature_set: FeatureSet,
+    /// Npy files or one parquet table.
+    pub format: OutputFormat,
+    /// Essays per chunk on the stream.
+    pub chunk_size: usize,
+    /// Chunks in flight at once.
+    pub concurrency: usize,
+    /// Retries after a transient failure that made no progress (0: fail at the first).
+    pub retries: u32,
+    /// Wait before the first retry; doubled each time, at most 30 s.
+    pub backoff: Duration,
+    /// Cache root; None runs without a cache (nothing is kept, nothing resumes).
+    pub cache: Option<PathBuf>,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// What a run did, and the files it wrote.
+#[derive(Debug, Clone)]
+pub struct ExtractFileReport {
+    /// The run's counts, fingerprint and timings.
+    pub run: ExtractReport,
+    /// Files written, `meta.json` last.
+    pub files: Vec<PathBuf>,
+}
+
+/// Why `hemma extract` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractFileError {
+    /// The run failed (nothing is written; finished chunks stay cached).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The outputs could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The writer task failed.
+    #[error("output writer failed: {0}")]
+    Writer(String),
+}
+
+/// Extracts the features of `essays` and writes them into `out`.
+pub async fn extract_file(
+    client: &Client,
+    essays: Vec<Essay>,
+    out: &Path,
+    options: &ExtractFileOptions,
+) -> Result<ExtractFileReport, ExtractFileError> {
+    let started = Instant::now();
+    let run_options = RunOptions {
+        feature_set: options.feature_set,
+        chunk_size: options.chunk_size,
+        concurrency: options.concurrency,
+        retries: options.retries,
+        backoff: options.backoff,
+        cache: options.cache.clone(),
+    };
+    let bar = Bar(progress_bar(essays.len(), options.progress));
+    let output = match hemma_runs::extract(client, essays, &run_options, &bar).await {
+        Ok(o) => o,
+        Err(e) => {
+            bar.0.abandon();
+            return Err(e.into());
+        }
+    };
+    bar.0.finish_and_clear();
+    let meta = meta_json(&output, options, started);
+    let dir = out.to_owned();
+    let format = options.format;
+    let report = output.report.clone();
+    let files = tokio::task::spawn_blocking(move || {
+        let ids: Vec<String> = output.essays.iter().map(|e| e.id.clone()).collect();
+        let table = FeatureTable {
+            ids: &ids,
+            embeddings: output.embeddings.as_ref(),
+            embedding_names: &output.info.embedding_feature_names,
+            handcrafted: output.handcrafted.as_ref(),
+            handcrafted_names: &output.info.handcrafted_feature_names,
+        };
+        write_outputs(&dir, &table, format, &meta)
+    })
+    .await
+    .map_err(|e| ExtractFileError::Writer(e.to_string()))??;
+    Ok(ExtractFileReport { run: report, files })
+}
+
+/// `meta.json`: fingerprint, schema, feature names, server, counts and timings of the run.
+fn meta_json(
+    output: &RunOutput,
+    options: &ExtractFileOptions,
+    started: Instant,
+) -> serde_json::Value {
+    let info = &output.info;
+    let report = &output.report;
+    let model = info.model.clone().unwrap_or_default();
+    serde_json::json!({
+        "fingerprint": report.fingerprint,
+        "schema_version": info.schema_version,
+        "feature_set": options.feature_set.name(),
+        "format": match options.format { OutputFormat::Npy => "npy", OutputFormat::Parquet => "parquet" },
+        "essays": report.essays,
+        "distinct": report.distinct,
+        "cache_hits": report.cache_hits,
+        "cache_damaged": report.cache_damaged,
+        "fetched": report.fetched,
+        "chunks": report.chunks,
+        "retries": report.retries,
+        "embedding_dim": output.embeddings.as_ref().map(|m| m.ncols()),
+        "embedding_feature_names": output.embeddings.as_ref().map(|_| &info.embedding_feature_names),
+        "handcrafted_feature_names": output.handcrafted.as_ref().map(|_| &info.handcrafted_feature_names),
+        "server": {
+            "server_version": info.server_version,
+            "git_sha": info.git_sha,
+            "model_id": model.model_id,
+            "model_sha256": model.model_sha256,
+            "engine": model.engine,
+            "execution_provider": model.execution_provider,
+            "precision": model.precision,
+            "max_length": model.max_length,
+            "languagetool_version": info.languagetool_version,
+            "nlp_sha256": info.nlp_sha256,
+        },
+        "timings": {
+            "wall_seconds": started.elapsed().as_secs_f64(),
+            "server_stage_seconds": report.stages,
+        },
+    })
+}

@@ -1,0 +1,599 @@
+//! A corpus run: essays in, the feature matrices out, in input order.
+//!
+//! Every distinct (text, prompt) is looked up in the local cache first; the misses go to the
+//! server over one `ExtractStream` in chunks, with a bounded number of chunks in flight, and each
+//! answered chunk is written to the cache at once. That is what makes a re-run free and an
+//! interrupted run resume: the next run finds the finished chunks in the cache. Transport errors
+//! and UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED answers are retried with exponential
+//! backoff (the stream is reopened for what is still missing); any other refusal stops the run at
+//! once and names the essays. The caller gets the matrices only when every row is there.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hemma_proto::v1::{ExtractChunk, ExtractChunkResult, InfoResponse, extract_chunk_result};
+use ndarray::Array2;
+use tokio::sync::Semaphore;
+
+use hemma_client::extract::Extraction;
+use hemma_client::{Client, ClientError, extract_request};
+use hemma_proto::v1::FeatureSet;
+
+use crate::Essay;
+use crate::cache::{Cache, CacheError, CachedRow, Lookup, entry_key};
+use crate::progress::Progress;
+
+/// How to run one extraction.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Which matrices to compute.
+    pub feature_set: FeatureSet,
+    /// Essays per chunk on the stream.
+    pub chunk_size: usize,
+    /// Chunks in flight at once.
+    pub concurrency: usize,
+    /// Retries after a transient failure that made no progress (0: fail at the first).
+    pub retries: u32,
+    /// Wait before the first retry; doubled each time, at most 30 s.
+    pub backoff: Duration,
+    /// Cache root; None runs without a cache (nothing is kept, nothing resumes).
+    pub cache: Option<PathBuf>,
+}
+
+/// Per-stage seconds summed over the chunks the server computed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StageSums {
+    /// Parsing (both parses of every essay).
+    pub parse_seconds: f64,
+    /// Embedding the distinct strings.
+    pub embed_seconds: f64,
+    /// LanguageTool checks.
+    pub languagetool_seconds: f64,
+    /// Assembling the rows.
+    pub assembly_seconds: f64,
+    /// Whole chunks, as the server timed them.
+    pub total_seconds: f64,
+    /// Distinct strings embedded.
+    pub strings_embedded: u64,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExtractReport {
+    /// Essays in the input (rows of the outputs).
+    pub essays: usize,
+    /// Distinct (text, prompt) pairs among them.
+    pub distinct: usize,
+    /// Distinct pairs found in the cache.
+    pub cache_hits: usize,
+    /// Damaged cache entries found (and fetched again).
+    pub cache_damaged: usize,
+    /// Distinct pairs computed by the server in this run.
+    pub fetched: usize,
+    /// Chunks the server answered.
+    pub chunks: usize,
+    /// Retries after transient failures.
+    pub retries: u32,
+    /// The server fingerprint of every row.
+    pub fingerprint: String,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// Server-side stage times of the fetched chunks.
+    pub stages: StageSums,
+}
+
+/// The rows of a finished run, in input order.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The essays, as given.
+    pub essays: Vec<Essay>,
+    /// The server's `Info` at the start of the run (its fingerprint is every row's).
+    pub info: InfoResponse,
+    /// [essays, dim], for sets with embeddings.
+    pub embeddings: Option<Array2<f32>>,
+    /// [essays, 25], NaN kept, for sets with handcrafted features.
+    pub handcrafted: Option<Array2<f32>>,
+    /// What the run did.
+    pub report: ExtractReport,
+}
+
+/// Why an extraction run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The feature set needs prompts and an essay has none.
+    #[error(
+        "essay `{id}` has no prompt; the {set} feature set needs one (--prompt-column COLUMN, or --prompt TEXT for all)"
+    )]
+    MissingPrompt {
+        /// The essay's id.
+        id: String,
+        /// The feature set.
+        set: &'static str,
+    },
+    /// The server refused a chunk for a reason retrying cannot fix.
+    #[error("the server refused essays {first}..{last} ({count} distinct): {code:?}: {message}")]
+    Refused {
+        /// Id of the chunk's first essay.
+        first: String,
+        /// Id of its last essay.
+        last: String,
+        /// Essays in the chunk.
+        count: usize,
+        /// gRPC code.
+        code: tonic::Code,
+        /// The server's sentence.
+        message: String,
+    },
+    /// Transient failures went on past the retry budget.
+    #[error(
+        "giving up after {attempts} attempts without progress: {last} (the finished chunks are cached: run the same command again to resume)"
+    )]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// A call failed for good (e.g. Info).
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server was replaced by one whose features differ.
+    #[error(
+        "the server's fingerprint changed during the run (was {was}, now {now}); run again to extract everything from the new server"
+    )]
+    FingerprintChanged {
+        /// The fingerprint the run started with.
+        was: String,
+        /// The one a later answer carried.
+        now: String,
+    },
+    /// The cache could not be read or written.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+/// One failed attempt of a stream round.
+enum RoundError {
+    /// Try again (after backoff).
+    Transient(String),
+    /// Stop the run.
+    Fatal(RunError),
+}
+
+/// Shared state of one run.
+struct Run {
+    set: FeatureSet,
+    fingerprint: String,
+    essays: Arc<Vec<Essay>>,
+    /// Cache key of every essay.
+    keys: Vec<String>,
+    /// Essays per key (duplicates count once each).
+    copies: HashMap<String, usize>,
+    cache: Option<Arc<Cache>>,
+    rows: HashMap<String, CachedRow>,
+    stages: StageSums,
+    chunks: usize,
+}
+
+/// Extracts the features of `essays`: cached rows from the cache, the rest from the server;
+/// `progress` hears of every essay done and of every retry.
+pub async fn extract(
+    client: &Client,
+    essays: Vec<Essay>,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunOutput, RunError> {
+    let started = Instant::now();
+    let set = options.feature_set;
+    if set.has_handcrafted()
+        && let Some(e) = essays.iter().find(|e| e.prompt.is_none())
+    {
+        return Err(RunError::MissingPrompt {
+            id: e.id.clone(),
+            set: set.name(),
+        });
+    }
+    let info = info_with_retries(client, options, progress).await?;
+    let fingerprint = info.fingerprint.clone();
+    let prompt_of = |e: &Essay| -> String {
+        match set.has_handcrafted() {
+            true => e.prompt.clone().unwrap_or_default(),
+            false => String::new(),
+        }
+    };
+    let keys: Vec<String> = essays
+        .iter()
+        .map(|e| entry_key(&fingerprint, set.name(), &e.text, &prompt_of(e)))
+        .collect();
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    let mut distinct = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let n = copies.entry(k.clone()).or_insert(0);
+        if *n == 0 {
+            distinct.push(i);
+        }
+        *n += 1;
+    }
+    let cache = options
+        .cache
+        .as_ref()
+        .map(|root| Arc::new(Cache::new(root, &fingerprint, set.name())));
+    let mut run = Run {
+        set,
+        fingerprint,
+        essays: Arc::new(essays),
+        keys,
+        copies,
+        cache,
+        rows: HashMap::new(),
+        stages: StageSums::default(),
+        chunks: 0,
+    };
+    let (hits, damaged) = run.read_cache(&distinct).await?;
+    for k in hits.keys() {
+        progress.advance(run.copies[k] as u64);
+    }
+    let cache_hits = hits.len();
+    run.rows = hits;
+    let mut pending: Vec<usize> = distinct
+        .iter()
+        .copied()
+        .filter(|&i| !run.rows.contains_key(&run.keys[i]))
+        .collect();
+    let fetched = pending.len();
+    let mut failures = 0u32;
+    let mut retries = 0u32;
+    while !pending.is_empty() {
+        let before = pending.len();
+        match run.stream_round(client, &pending, options, progress).await {
+            Ok(()) => {}
+            Err(RoundError::Fatal(e)) => return Err(e),
+            Err(RoundError::Transient(why)) => {
+                pending.retain(|&i| !run.rows.contains_key(&run.keys[i]));
+                if pending.len() < before {
+                    failures = 0;
+                }
+                failures += 1;
+                if failures > options.retries {
+                    return Err(RunError::GaveUp {
+                        attempts: failures,
+                        last: why,
+                    });
+                }
+                retries += 1;
+                let wait = backoff(options.backoff, failures);
+                let line = format!(
+                    "hemma: {why}; retrying in {:.1} s ({failures}/{})",
+                    wait.as_secs_f64(),
+                    options.retries
+                );
+                progress.note(&line);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+        }
+        pending.retain(|&i| !run.rows.contains_key(&run.keys[i]));
+    }
+    let (embeddings, handcrafted) = run.matrices()?;
+    let report = ExtractReport {
+        essays: run.essays.len(),
+        distinct: distinct.len(),
+        cache_hits,
+        cache_damaged: damaged,
+        fetched,
+        chunks: run.chunks,
+        retries,
+        fingerprint: run.fingerprint.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        stages: run.stages.clone(),
+    };
+    let essays = Arc::try_unwrap(run.essays).unwrap_or_else(|shared| (*shared).clone());
+    Ok(RunOutput {
+        essays,
+        info,
+        embeddings,
+        handcrafted,
+        report,
+    })
+}
+
+/// Wait before retry `attempt` (1-based): `base` doubled each time, at most 30 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
+        .min(Duration::from_secs(30))
+}
+
+/// Whether a failure with `code` may go away by itself.
+fn transient(code: tonic::Code) -> bool {
+    use tonic::Code::*;
+    matches!(
+        code,
+        Unavailable | ResourceExhausted | DeadlineExceeded | Aborted | Unknown | Cancelled
+    )
+}
+
+async fn info_with_retries(
+    client: &Client,
+    options: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<InfoResponse, RunError> {
+    let mut attempt = 0;
+    loop {
+        match client.info().await {
+            Ok(info) => return Ok(info),
+            Err(e) if e.code().is_some_and(transient) && attempt < options.retries => {
+                attempt += 1;
+                let wait = backoff(options.backoff, attempt);
+                progress.note(&format!(
+                    "hemma: {e}; retrying in {:.1} s",
+                    wait.as_secs_f64()
+                ));
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+impl Run {
+    /// Reads the cache entries of the essays `distinct`: the hits and how many were damaged.
+    async fn read_cache(
+        &self,
+        distinct: &[usize],
+    ) -> Result<(HashMap<String, CachedRow>, usize), RunError> {
+        let Some(cache) = self.cache.clone() else {
+            return Ok((HashMap::new(), 0));
+        };
+        let keys: Vec<String> = distinct.iter().map(|&i| self.keys[i].clone()).collect();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut hits = HashMap::new();
+            let mut damaged = 0;
+            for key in keys {
+                match cache.get(&key)? {
+                    Lookup::Hit(row) => {
+                        hits.insert(key, row);
+                    }
+                    Lookup::Miss => {}
+                    Lookup::Damaged => damaged += 1,
+                }
+            }
+            Ok::<_, CacheError>((hits, damaged))
+        })
+        .await;
+        match read {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(RunError::Cache(CacheError::Io {
+                path: self
+                    .cache
+                    .as_ref()
+                    .map(|c| c.dir().to_owned())
+                    .unwrap_or_default(),
+                source: std::io::Error::other(e),
+            })),
+        }
+    }
+
+    /// Streams the essays `pending` in chunks and stores every answered chunk.
+    async fn stream_round(
+        &mut self,
+        client: &Client,
+        pending: &[usize],
+        options: &RunOptions,
+        progress: &dyn Progress,
+    ) -> Result<(), RoundError> {
+        let chunks: Vec<Vec<usize>> = pending
+            .chunks(options.chunk_size.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
+        // The window: a chunk is sent only while fewer than `concurrency` are unanswered, so the
+        // client holds at most that many chunks' texts and answers in memory.
+        let window = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        let requests = {
+            let window = window.clone();
+            let essays = self.essays.clone();
+            let set = self.set;
+            let chunks = chunks.clone();
+            futures::stream::iter(chunks.into_iter().enumerate()).then(move |(k, rows)| {
+                let window = window.clone();
+                let essays = essays.clone();
+                async move {
+                    if let Ok(permit) = window.acquire_owned().await {
+                        permit.forget();
+                    }
+                    chunk_request(&essays, k as u64, &rows, set)
+                }
+            })
+        };
+        let mut answers = client
+            .extract_stream(requests)
+            .await
+            .map_err(|e| classify(e, None))?;
+        for (k, rows) in chunks.iter().enumerate() {
+            let answer = match answers.message().await {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    return Err(RoundError::Transient(format!(
+                        "the server closed the stream after {k} of {} chunks",
+                        chunks.len()
+                    )));
+                }
+                Err(status) => return Err(classify(ClientError::from(status), None)),
+            };
+            window.add_permits(1);
+            self.store(k as u64, rows, answer).await?;
+            for &i in rows {
+                progress.advance(self.copies[&self.keys[i]] as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one chunk's answer and stores its rows in memory and in the cache.
+    async fn store(
+        &mut self,
+        chunk_id: u64,
+        rows: &[usize],
+        answer: ExtractChunkResult,
+    ) -> Result<(), RoundError> {
+        let malformed = |m: String| RoundError::Fatal(ClientError::Malformed(m).into());
+        if answer.chunk_id != chunk_id {
+            return Err(malformed(format!(
+                "answer for chunk {} where chunk {chunk_id} was due",
+                answer.chunk_id
+            )));
+        }
+        let resp = match answer.outcome {
+            Some(extract_chunk_result::Outcome::Response(r)) => r,
+            Some(extract_chunk_result::Outcome::Error(e)) => {
+                let code = tonic::Code::from(e.code);
+                let err = ClientError::Status {
+                    code,
+                    message: e.message,
+                    correlation_id: "-".into(),
+                };
+                return Err(classify(err, Some((&self.essays, rows))));
+            }
+            None => return Err(malformed(format!("chunk {chunk_id}: an empty answer"))),
+        };
+        let x = Extraction::decode(resp, rows.len()).map_err(|e| RoundError::Fatal(e.into()))?;
+        if x.fingerprint != self.fingerprint {
+            return Err(RoundError::Fatal(RunError::FingerprintChanged {
+                was: self.fingerprint.clone(),
+                now: x.fingerprint,
+            }));
+        }
+        let t = &x.timings;
+        self.stages.parse_seconds += t.parse_seconds;
+        self.stages.embed_seconds += t.embed_seconds;
+        self.stages.languagetool_seconds += t.languagetool_seconds;
+        self.stages.assembly_seconds += t.assembly_seconds;
+        self.stages.total_seconds += t.total_seconds;
+        self.stages.strings_embedded += u64::from(t.strings_embedded);
+        self.chunks += 1;
+        let row_of = |m: &Option<Array2<f32>>, j: usize| -> Vec<f32> {
+            m.as_ref().map(|m| m.row(j).to_vec()).unwrap_or_default()
+        };
+        let new: Vec<(String, CachedRow)> = rows
+            .iter()
+            .enumerate()
+            .map(|(j, &i)| {
+                let row = CachedRow {
+                    embedding: row_of(&x.embeddings, j),
+                    handcrafted: row_of(&x.handcrafted, j),
+                };
+                (self.keys[i].clone(), row)
+            })
+            .collect();
+        if let Some(cache) = self.cache.clone() {
+            let entries = new.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                entries.iter().try_for_each(|(k, row)| cache.put(k, row))
+            })
+            .await;
+            match written {
+                Ok(r) => r.map_err(|e| RoundError::Fatal(e.into()))?,
+                Err(e) => return Err(malformed(format!("cache writer failed: {e}"))),
+            }
+        }
+        self.rows.extend(new);
+        Ok(())
+    }
+
+    /// The matrices in input order.
+    #[allow(clippy::type_complexity)]
+    fn matrices(&self) -> Result<(Option<Array2<f32>>, Option<Array2<f32>>), RunError> {
+        let n = self.essays.len();
+        let ids: Vec<String> = self.essays.iter().map(|e| e.id.clone()).collect();
+        let rows: Vec<&CachedRow> = self.keys.iter().map(|k| &self.rows[k]).collect();
+        let matrix = |pick: fn(&CachedRow) -> &[f32], what: &str| {
+            let cols = rows.first().map(|r| pick(r).len()).unwrap_or(0);
+            let mut values = Vec::with_capacity(n * cols);
+            for (r, id) in rows.iter().zip(&ids) {
+                if pick(r).len() != cols {
+                    return Err(ClientError::Malformed(format!(
+                        "essay `{id}`: {} {what} values where the others have {cols}",
+                        pick(r).len()
+                    )));
+                }
+                values.extend_from_slice(pick(r));
+            }
+            Array2::from_shape_vec((n, cols), values)
+                .map_err(|e| ClientError::Malformed(e.to_string()))
+        };
+        let embeddings = match self.set.has_embeddings() {
+            true => Some(matrix(|r| &r.embedding, "embedding")?),
+            false => None,
+        };
+        let handcrafted = match self.set.has_handcrafted() {
+            true => Some(matrix(|r| &r.handcrafted, "handcrafted")?),
+            false => None,
+        };
+        Ok((embeddings, handcrafted))
+    }
+}
+
+/// The stream message for chunk `k` holding the essays `rows`.
+fn chunk_request(essays: &[Essay], k: u64, rows: &[usize], set: FeatureSet) -> ExtractChunk {
+    let texts = rows.iter().map(|&i| essays[i].text.clone()).collect();
+    let prompts = match set.has_handcrafted() {
+        true => rows
+            .iter()
+            .map(|&i| essays[i].prompt.clone().unwrap_or_default())
+            .collect(),
+        false => Vec::new(),
+    };
+    ExtractChunk {
+        chunk_id: k,
+        ids: rows.iter().map(|&i| essays[i].id.clone()).collect(),
+        request: Some(extract_request(texts, prompts, set, false)),
+    }
+}
+
+/// Sorts a failure into retry or stop; `chunk` names the essays of a refused chunk.
+fn classify(err: ClientError, chunk: Option<(&[Essay], &[usize])>) -> RoundError {
+    let transient_err = match &err {
+        ClientError::Status { code, .. } => transient(*code),
+        ClientError::Connect { .. } => true,
+        _ => false,
+    };
+    if transient_err {
+        return RoundError::Transient(err.to_string());
+    }
+    match (err, chunk) {
+        (ClientError::Status { code, message, .. }, Some((essays, rows))) if !rows.is_empty() => {
+            let id = |i: usize| essays[i].id.clone();
+            RoundError::Fatal(RunError::Refused {
+                first: id(rows[0]),
+                last: id(rows[rows.len() - 1]),
+                count: rows.len(),
+                code,
+                message,
+            })
+        }
+        (err, _) => RoundError::Fatal(err.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_millis(500);
+        assert_eq!(backoff(base, 1), Duration::from_millis(500));
+        assert_eq!(backoff(base, 3), Duration::from_secs(2));
+        assert_eq!(backoff(base, 40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn only_transient_codes_are_retried() {
+        assert!(transient(tonic::Code::Unavailable));
+        assert!(transient(tonic::Code::ResourceExhausted));
+        assert!(!transient(tonic::Code::InvalidArgument));
+        assert!(!transient(tonic::Code::FailedPrecondition));
+    }
+}
