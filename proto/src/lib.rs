@@ -17,4 +17,4 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("hemma_offload_v1_descriptor");
 
 /// Version of the feature schema (`docs/features.md`); bumped when a column changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;

@@ -1,7 +1,7 @@
 //! The workspace's crate boundaries (`docs/architecture.md`), checked on the dependency graph
 //! `cargo tree -e normal` prints for each crate (per crate, because `cargo metadata` unifies
-//! features across the workspace), and the rule that nothing points at the team's `../shared`
-//! folder except the parity and benchmark data paths.
+//! features across the workspace), and the rule that nothing points at the team's shared folder
+//! beside the repository except its data (the parity and benchmark inputs).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -162,7 +162,7 @@ fn nothing_points_at_the_shared_folder_but_its_data() {
     }
     assert!(
         bad.is_empty(),
-        "these lines point at ../shared (only its data/ may be named; the docs live in docs/):\n{}",
+        "these lines point at the shared folder beside the repository (only its data/ may be named; the docs live in docs/):\n{}",
         bad.join("\n")
     );
 }

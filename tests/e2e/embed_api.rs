@@ -75,7 +75,11 @@ async fn info_describes_model_engine_and_limits() {
     let server = ort_server().await;
     let info = server.client.info().await.unwrap();
     let model = info.model.unwrap();
-    assert_eq!(info.schema_version, 1);
+    assert_eq!(info.schema_version, hemma_proto::SCHEMA_VERSION);
+    assert_eq!(
+        info.schema_version, 2,
+        "schema v2: whitespace matches are not counted"
+    );
     assert_eq!(info.fingerprint.len(), 64);
     assert_eq!(model.model_id, "hemma/tiny-deberta-v3-random");
     assert_eq!((model.dim, model.max_length), (32, 512));

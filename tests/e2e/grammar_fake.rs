@@ -131,10 +131,11 @@ async fn counts_follow_the_categorisation_table() {
     let text = "It is is teh best , really!! I recieve it.";
     let r = &check_one(&server, text).await;
     let c = r.counts.clone().unwrap();
-    // teh, recieve: TYPOS; " ,": TYPOGRAPHY (spelling); "is is": GRAMMAR; "!!": PUNCTUATION.
-    assert_eq!((c.grammar, c.spelling, c.punctuation), (1, 3, 1));
+    // teh, recieve: TYPOS; "is is": GRAMMAR; "!!": PUNCTUATION; " ," is a whitespace match:
+    // returned, counted in none of them (schema v2; version 1 counted it as spelling).
+    assert_eq!((c.grammar, c.spelling, c.punctuation), (1, 2, 1));
     assert_eq!(c.by_category["TYPOS"], 2);
-    assert_eq!(c.by_category["TYPOGRAPHY"], 1);
+    assert!(!c.by_category.contains_key("TYPOGRAPHY"), "{c:?}");
     let kinds: Vec<(&str, &str)> = r
         .matches
         .iter()
@@ -146,6 +147,10 @@ async fn counts_follow_the_categorisation_table() {
     );
     assert!(
         kinds.contains(&("DOUBLE_PUNCTUATION", "punctuation")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("COMMA_PARENTHESIS_WHITESPACE", "none")),
         "{kinds:?}"
     );
 }
@@ -465,6 +470,7 @@ async fn the_wrapper_flavour_gives_the_same_matches() {
     let v2 = server_for(&fake).await;
     let wrapper = TestServer::start(hemma_server::config::ServeArgs {
         languagetool_flavour: Some(Flavour::Wrapper),
+        languagetool_version: Some("6.7-fake".into()),
         ..grammar_args(&[fake.url()])
     })
     .await;
@@ -485,8 +491,18 @@ async fn the_wrapper_flavour_gives_the_same_matches() {
             })
             .collect()
     };
-    assert_eq!(strip(&a.results[0].matches), strip(&b.results[0].matches));
+    // The wrapper drops whitespace matches itself; LanguageTool's own API returns them, counted
+    // in none of the three (schema v2). Everything else, and the counts, are the same.
+    let counted = |ms: &[GrammarMatch]| {
+        let mut v = strip(ms);
+        v.retain(|m| m.5 != "none");
+        v
+    };
+    let dropped = strip(&a.results[0].matches).len() - counted(&a.results[0].matches).len();
+    assert_eq!(dropped, 1, "the space before the comma");
+    assert_eq!(counted(&a.results[0].matches), strip(&b.results[0].matches));
     assert_eq!(a.results[0].counts, b.results[0].counts);
+    // The wrapper names no version: it is the configured one.
     assert_eq!(b.languagetool_version, "6.7-fake");
 }
 
@@ -505,4 +521,54 @@ async fn saturation_waits_for_a_slot_rather_than_failing_fast() {
     let batch: Vec<String> = (0..4).map(|i| format!("Slot {i} teh.")).collect();
     let r = server.client.check_grammar(batch, None).await.unwrap();
     assert_eq!(r.results.len(), 4);
+}
+
+#[tokio::test]
+async fn the_wrapper_flavour_splits_over_50000_characters_and_never_sends_an_empty_text() {
+    let fake = FakeLanguageTool::start().await;
+    let server = TestServer::start(hemma_server::config::ServeArgs {
+        languagetool_flavour: Some(Flavour::Wrapper),
+        languagetool_version: Some("6.7".into()),
+        languagetool_timeout_secs: Some(20.0),
+        ..grammar_args(&[fake.url()])
+    })
+    .await;
+    // 60,003 characters with one misspelling at the very end: too long for one wrapper call.
+    let long = format!("{}teh", "ab cd ".repeat(10_000));
+    let r = server
+        .client
+        .check_grammar(vec![long.clone(), String::new()], None)
+        .await
+        .unwrap();
+    let m = &r.results[0].matches;
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!((m[0].offset as usize, m[0].length), (60_000, 3));
+    assert_eq!(r.results[0].counts.as_ref().unwrap().spelling, 1);
+    assert!(
+        r.results[1].matches.is_empty(),
+        "an empty text has no matches"
+    );
+    let checks = fake.checks();
+    assert!(
+        checks.len() >= 2,
+        "the long text went in parts: {}",
+        checks.len()
+    );
+    assert!(
+        checks
+            .iter()
+            .all(|c| (1..=50_000).contains(&c.chars().count()))
+    );
+    // The wrapper takes no level: asking for one is refused, not silently ignored.
+    let picky = GrammarOptions {
+        level: "picky".into(),
+        ..Default::default()
+    };
+    let err = server
+        .client
+        .check_grammar(texts(&["x"]), Some(picky))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(Code::InvalidArgument));
+    assert!(err.to_string().contains("takes no level"), "{err}");
 }

@@ -13,8 +13,11 @@ fn covered(text: &str, m: &GrammarMatch) -> String {
         .collect()
 }
 
-/// LanguageTool's own answer, asked directly: (offset, length, rule id, category id) per match.
-async fn direct(url: &str, text: &str) -> (String, Vec<(u64, u64, String, String)>) {
+/// One match as LanguageTool reports it: offset, length, rule id, category id, issue type.
+type Direct = (u64, u64, String, String, String);
+
+/// LanguageTool's own answer, asked directly: the version and every match.
+async fn direct(url: &str, text: &str) -> (String, Vec<Direct>) {
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{url}/v2/check"))
         .form(&[("text", text), ("language", "en-US"), ("level", "default")])
@@ -34,6 +37,7 @@ async fn direct(url: &str, text: &str) -> (String, Vec<(u64, u64, String, String
                 m["length"].as_u64().unwrap(),
                 m["rule"]["id"].as_str().unwrap().to_owned(),
                 m["rule"]["category"]["id"].as_str().unwrap().to_owned(),
+                m["rule"]["issueType"].as_str().unwrap_or("").to_owned(),
             )
         })
         .collect();
@@ -62,7 +66,7 @@ async fn the_proxy_answers_what_languagetool_answers() {
         .unwrap();
     for (text, result) in texts.iter().zip(&resp.results) {
         let (_, want) = direct(&urls[0], text).await;
-        let mut got: Vec<(u64, u64, String, String)> = result
+        let mut got: Vec<Direct> = result
             .matches
             .iter()
             .map(|m| {
@@ -71,6 +75,7 @@ async fn the_proxy_answers_what_languagetool_answers() {
                     m.length_utf16 as u64,
                     m.rule_id.clone(),
                     m.category_id.clone(),
+                    m.issue_type.clone(),
                 )
             })
             .collect();
@@ -79,20 +84,31 @@ async fn the_proxy_answers_what_languagetool_answers() {
         want.sort();
         assert_eq!(got, want, "text: {text}");
         let counts = result.counts.clone().unwrap();
-        let mut expect = [0u32; 3];
-        for (_, _, rule, category) in &want {
-            expect[classify(category, rule) as usize] += 1;
+        // Grammar, spelling, punctuation, and whitespace matches that count in none (schema v2).
+        let mut expect = [0u32; 4];
+        for (_, _, rule, category, issue_type) in &want {
+            expect[classify(issue_type, category, rule) as usize] += 1;
         }
         assert_eq!(
             [counts.grammar, counts.spelling, counts.punctuation],
-            expect,
+            expect[..3],
             "text: {text}"
         );
         let total: u32 = counts.by_category.values().sum();
-        assert_eq!(total as usize, want.len());
+        assert_eq!(total as usize, want.len() - expect[3] as usize);
     }
-    // The learner sentence: real categories of real rules.
+    // " ," is a whitespace match: returned, marked as counted in none of the three.
     let learner = &resp.results[3];
+    let space = learner
+        .matches
+        .iter()
+        .find(|m| m.rule_id == "COMMA_PARENTHESIS_WHITESPACE")
+        .expect("LanguageTool flags the space before the comma");
+    assert_eq!(
+        (space.issue_type.as_str(), space.kind.as_str()),
+        ("whitespace", "none")
+    );
+    // The learner sentence: real categories of real rules.
     let by_rule = |id: &str| learner.matches.iter().find(|m| m.rule_id == id);
     let base = by_rule("BASE_FORM").expect("BASE_FORM fires on 'I has'");
     assert_eq!(

@@ -2,7 +2,9 @@
 //!
 //! It speaks LanguageTool's HTTP API (`/v2/check`, `/v2/languages`, `/v2/maxtextlength`,
 //! `/v2/healthcheck`; errors as plain-text `Error: ...` bodies) and, as a stand-in for the JSON
-//! wrapper on Hemma, `POST /v1/check`. For the texts of the recorded real responses in
+//! wrapper on Hemma (HuleEdu's `language_tool_service`), its `POST /v1/check`: exactly its
+//! request keys, 1..50,000 characters, whitespace matches dropped, no issue type and no version
+//! in the answer. For the texts of the recorded real responses in
 //! `tests/fixtures/languagetool/` it replays them byte for byte; otherwise it applies a few
 //! deterministic rules (misspellings -> TYPOS, a repeated word -> GRAMMAR, a space before a
 //! comma -> TYPOGRAPHY, `!!` -> PUNCTUATION) with offsets in UTF-16 units, as Java counts.
@@ -303,14 +305,10 @@ async fn respond(state: &State, req: Request) -> Reply {
             };
             check(state, &text, &language, Flavour::V2).await
         }
-        ("POST", "/v1/check") => {
-            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-                return plain(400, "Error: the body is not JSON".into());
-            };
-            let text = body["text"].as_str().unwrap_or_default().to_owned();
-            let language = body["language"].as_str().unwrap_or("en-US").to_owned();
-            check(state, &text, &language, Flavour::Wrapper).await
-        }
+        ("POST", "/v1/check") => match wrapper_request(&req.body) {
+            Ok((text, language)) => check(state, &text, &language, Flavour::Wrapper).await,
+            Err(reply) => reply,
+        },
         (_, path) if path.starts_with("/v2/") => plain(
             404,
             format!(
@@ -417,7 +415,7 @@ async fn check(state: &State, text: &str, language: &str, flavour: Flavour) -> R
     let matches = rule_matches(text);
     let body = match flavour {
         Flavour::V2 => v2_body(text, language, &settings.version, &matches),
-        Flavour::Wrapper => wrapper_body(text, &settings.version, &matches),
+        Flavour::Wrapper => wrapper_body(text, language, &matches),
     };
     Reply::Http(200, "application/json", body)
 }
@@ -555,23 +553,91 @@ fn v2_body(text: &str, language: &str, version: &str, matches: &[Generated]) -> 
     .to_string()
 }
 
-fn wrapper_body(text: &str, version: &str, matches: &[Generated]) -> String {
-    // The wrapper answers with LanguageTool's fields in snake_case; offsets are Java's.
-    let errors: Vec<Value> = matches
+/// The wrapper's request, as its pydantic model takes it: `text` (1..50,000 characters) and
+/// `language` plus the rule and category lists and `enabled_only`, snake_case or camelCase; any
+/// other key (such as `level`, which it does not take) is refused with 422 as pydantic does.
+fn wrapper_request(body: &[u8]) -> Result<(String, String), Reply> {
+    const KEYS: [(&str, &str); 7] = [
+        ("text", "text"),
+        ("language", "language"),
+        ("enabled_rules", "enabledRules"),
+        ("disabled_rules", "disabledRules"),
+        ("enabled_categories", "enabledCategories"),
+        ("disabled_categories", "disabledCategories"),
+        ("enabled_only", "enabledOnly"),
+    ];
+    let invalid = |detail: String| {
+        Reply::Http(
+            422,
+            "application/json",
+            json!({"detail": [{"msg": detail}]}).to_string(),
+        )
+    };
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return Err(invalid("the body is not a JSON object".into()));
+    };
+    if let Some(key) = fields
+        .keys()
+        .find(|k| !KEYS.iter().any(|(snake, camel)| k == snake || k == camel))
+    {
+        return Err(invalid(format!("extra inputs are not permitted: {key}")));
+    }
+    let text = fields["text"].as_str().unwrap_or_default().to_owned();
+    let chars = text.chars().count();
+    if chars == 0 || chars > 50_000 {
+        return Err(plain(
+            400,
+            format!("text must have 1 to 50000 characters, not {chars}"),
+        ));
+    }
+    let language = fields
+        .get("language")
+        .and_then(Value::as_str)
+        .unwrap_or("en-US")
+        .to_owned();
+    Ok((text, language))
+}
+
+/// The wrapper's answer: whitespace matches dropped, at most 5 replacements, no issue type and
+/// no LanguageTool version anywhere; offsets are Java's (UTF-16).
+fn wrapper_body(text: &str, language: &str, matches: &[Generated]) -> String {
+    let kept: Vec<&Generated> = matches
+        .iter()
+        .filter(|g| g.issue_type != "whitespace")
+        .collect();
+    let errors: Vec<Value> = kept
         .iter()
         .map(|g| {
             let offset = utf16_at(text, g.start);
             json!({
                 "rule_id": g.rule,
-                "category_id": g.category.0,
-                "category_name": g.category.1,
-                "issue_type": g.issue_type,
                 "message": g.message,
-                "replacements": [g.replacement],
+                "short_message": "",
                 "offset": offset,
                 "length": utf16_at(text, g.end) - offset,
+                "replacements": [g.replacement],
+                "category": g.category.0,
+                "severity": "error",
+                "category_id": g.category.0,
+                "category_name": g.category.1,
+                "context": text,
+                "context_offset": offset,
             })
         })
         .collect();
-    json!({"software": {"name": "LanguageTool", "version": version}, "errors": errors}).to_string()
+    let mut by_category: HashMap<&str, u32> = HashMap::new();
+    let mut by_rule: HashMap<&str, u32> = HashMap::new();
+    for g in &kept {
+        *by_category.entry(g.category.0).or_default() += 1;
+        *by_rule.entry(g.rule).or_default() += 1;
+    }
+    json!({
+        "errors": errors,
+        "total_grammar_errors": kept.len(),
+        "grammar_category_counts": by_category,
+        "grammar_rule_counts": by_rule,
+        "language": language,
+        "processing_time_ms": 1,
+    })
+    .to_string()
 }

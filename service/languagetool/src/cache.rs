@@ -2,7 +2,8 @@
 //! out first), and optionally on disk so a restarted server keeps its results.
 //!
 //! Keys are sha256 over the text, the options and the LanguageTool version (see
-//! [`cache_key`]), so a changed upstream version or option never serves an old answer.
+//! [`cache_key`]), so a changed upstream version, option or classification never serves an old
+//! answer.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ struct KeyInputs<'a> {
     text: &'a str,
     options: &'a CheckOptions,
     languagetool_version: &'a str,
+    classification: u32,
 }
 
 /// The key of `text` checked with `options` by LanguageTool `version`.
@@ -31,6 +33,7 @@ pub fn cache_key(text: &str, options: &CheckOptions, version: &str) -> Key {
         text,
         options,
         languagetool_version: version,
+        classification: crate::categorise::CLASSIFICATION_VERSION,
     };
     let json = serde_json::to_vec(&inputs).expect("cache key inputs are plain data");
     Sha256::digest(&json).into()

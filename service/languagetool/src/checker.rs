@@ -164,7 +164,7 @@ pub fn build_result(
                     m.rule_id
                 ))
             })?;
-        let kind = categorise::classify(&m.category_id, &m.rule_id);
+        let kind = categorise::classify(&m.issue_type, &m.category_id, &m.rule_id);
         counts.add(kind, &m.category_id);
         m.replacements.truncate(MAX_REPLACEMENTS);
         matches.push(Match {
@@ -180,4 +180,70 @@ pub fn build_result(
         matches,
         counts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufRead;
+
+    use super::*;
+    use crate::categorise::{Kind, classify};
+    use crate::response::parse_v2;
+
+    /// Real LanguageTool 6.7 answers for the 50 committed ELLIPSE essays (recipe beside the file).
+    fn recorded() -> Vec<(String, String, serde_json::Value)> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/languagetool/lt67-ellipse50.jsonl.gz");
+        let file = std::fs::File::open(&path).expect("the committed fixture");
+        std::io::BufReader::new(flate2::read::GzDecoder::new(file))
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(&l.unwrap()).unwrap();
+                let text = v["text"].as_str().unwrap().to_owned();
+                (
+                    v["id"].as_str().unwrap().to_owned(),
+                    text,
+                    v["answer"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn real_answers_count_as_the_old_pipeline_did_schema_v2() {
+        let (mut whitespace, mut essays_with_whitespace, mut all) = (0, 0, 0);
+        for (id, text, answer) in recorded() {
+            let received = parse_v2(answer.to_string().as_bytes()).unwrap();
+            let result = build_result(&text, received.matches.clone(), "6.7").unwrap();
+            // The old pipeline: drop whitespace matches, then classify what is left.
+            let mut want = [0u32; 3];
+            let mut dropped = 0;
+            for m in &received.matches {
+                if m.issue_type == "whitespace" {
+                    dropped += 1;
+                    continue;
+                }
+                want[classify("", &m.category_id, &m.rule_id) as usize] += 1;
+            }
+            let c = &result.counts;
+            assert_eq!([c.grammar, c.spelling, c.punctuation], want, "essay {id}");
+            assert_eq!(
+                c.by_category.values().sum::<u32>(),
+                want.iter().sum::<u32>()
+            );
+            // Every match is still returned; the whitespace ones count in none of the three.
+            assert_eq!(result.matches.len(), received.matches.len());
+            let none = result
+                .matches
+                .iter()
+                .filter(|m| m.kind == Kind::None)
+                .count();
+            assert_eq!(none, dropped, "essay {id}");
+            whitespace += dropped;
+            essays_with_whitespace += usize::from(dropped > 0);
+            all += received.matches.len();
+        }
+        // What makes this fixture worth having: the matches schema v1 counted as spelling.
+        assert_eq!((all, whitespace, essays_with_whitespace), (1082, 125, 29));
+    }
 }

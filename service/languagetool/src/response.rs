@@ -1,6 +1,6 @@
 //! The upstream answers as they arrive: LanguageTool's `/v2/check` JSON and the Hemma wrapper's
-//! `/v1/check` JSON, parsed leniently (unknown keys ignored, optional keys defaulted; see
-//! API-FACTS §3) into one [`Received`] form.
+//! `/v1/check` JSON, parsed leniently (unknown keys ignored, optional keys defaulted) into one
+//! [`Received`] form.
 
 use serde::{Deserialize, Serialize};
 
@@ -114,17 +114,17 @@ pub fn parse_v2(body: &[u8]) -> Result<Received, serde_json::Error> {
     })
 }
 
-/// The Hemma wrapper's answer: `{"errors": [...], "software": {"version"}}` (or a top-level
-/// `languagetool_version`); errors carry snake_case fields and LanguageTool's UTF-16 offsets.
+/// The Hemma wrapper's answer (HuleEdu's `language_tool_service`): `{"errors": [...],
+/// "total_grammar_errors", "grammar_category_counts", "grammar_rule_counts", "language",
+/// "processing_time_ms"}`. Whitespace matches are already dropped, and neither the errors nor the
+/// answer name an issue type or the LanguageTool version.
 #[derive(Debug, Deserialize)]
 struct WrapperCheck {
     errors: Vec<WrapperError>,
-    #[serde(default)]
-    software: Option<Software>,
-    #[serde(default)]
-    languagetool_version: Option<String>,
 }
 
+/// One error of the wrapper: LanguageTool's match in snake_case, UTF-16 offsets. `category`,
+/// `severity`, `context` and `context_offset` are not needed and so not read.
 #[derive(Debug, Deserialize)]
 struct WrapperError {
     offset: usize,
@@ -132,42 +132,22 @@ struct WrapperError {
     #[serde(default)]
     message: String,
     #[serde(default)]
-    short_message: String,
+    short_message: Option<String>,
     rule_id: String,
     #[serde(default)]
-    rule_sub_id: String,
-    #[serde(default)]
-    rule_description: String,
     category_id: String,
     #[serde(default)]
     category_name: String,
     #[serde(default)]
-    issue_type: String,
-    #[serde(default)]
     replacements: Vec<String>,
 }
 
-/// Why a wrapper body is not a check result.
-#[derive(Debug, thiserror::Error)]
-pub enum WrapperParseError {
-    /// Not the expected JSON.
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
-    /// No version anywhere in the answer.
-    #[error("the answer names no LanguageTool version (software.version or languagetool_version)")]
-    NoVersion,
-}
-
-/// Parses a Hemma wrapper `/v1/check` body.
-pub fn parse_wrapper(body: &[u8]) -> Result<Received, WrapperParseError> {
+/// Parses a Hemma wrapper `/v1/check` body; `version` is the configured LanguageTool version
+/// (the wrapper does not report it).
+pub fn parse_wrapper(body: &[u8], version: &str) -> Result<Received, serde_json::Error> {
     let r: WrapperCheck = serde_json::from_slice(body)?;
-    let version = r
-        .software
-        .map(|s| s.version)
-        .or(r.languagetool_version)
-        .ok_or(WrapperParseError::NoVersion)?;
     Ok(Received {
-        version,
+        version: version.to_owned(),
         matches: r
             .errors
             .into_iter()
@@ -175,13 +155,13 @@ pub fn parse_wrapper(body: &[u8]) -> Result<Received, WrapperParseError> {
                 offset_utf16: e.offset,
                 length_utf16: e.length,
                 message: e.message,
-                short_message: e.short_message,
+                short_message: e.short_message.unwrap_or_default(),
                 rule_id: e.rule_id,
-                rule_sub_id: e.rule_sub_id,
-                rule_description: e.rule_description,
+                rule_sub_id: String::new(),
+                rule_description: String::new(),
                 category_id: e.category_id,
                 category_name: e.category_name,
-                issue_type: e.issue_type,
+                issue_type: String::new(),
                 replacements: e.replacements,
             })
             .collect(),
@@ -203,13 +183,18 @@ mod tests {
     }
 
     #[test]
-    fn wrapper_answer_needs_a_version() {
-        let ok = br#"{"errors":[{"offset":0,"length":1,"rule_id":"R","category_id":"GRAMMAR"}],"languagetool_version":"6.7"}"#;
-        assert_eq!(parse_wrapper(ok).unwrap().version, "6.7");
-        let none = br#"{"errors":[]}"#;
-        assert!(matches!(
-            parse_wrapper(none),
-            Err(WrapperParseError::NoVersion)
-        ));
+    fn the_wrappers_answer_parses_with_the_configured_version() {
+        let body = br#"{"errors":[{"rule_id":"MORFOLOGIK_RULE_EN_US","message":"Possible spelling mistake found.","short_message":"Spelling mistake","offset":7,"length":3,"replacements":["the","tea"],"category":"TYPOS","severity":"error","category_id":"TYPOS","category_name":"Possible Typo","context":"I like teh cat.","context_offset":7}],"total_grammar_errors":1,"grammar_category_counts":{"TYPOS":1},"grammar_rule_counts":{"MORFOLOGIK_RULE_EN_US":1},"language":"en-US","processing_time_ms":12}"#;
+        let r = parse_wrapper(body, "6.7").unwrap();
+        assert_eq!(r.version, "6.7");
+        let m = &r.matches[0];
+        assert_eq!((m.offset_utf16, m.length_utf16), (7, 3));
+        assert_eq!(
+            (m.rule_id.as_str(), m.category_id.as_str()),
+            ("MORFOLOGIK_RULE_EN_US", "TYPOS")
+        );
+        assert_eq!(m.replacements, vec!["the", "tea"]);
+        assert_eq!(m.issue_type, "");
+        assert!(parse_wrapper(br#"{"matches":[]}"#, "6.7").is_err());
     }
 }

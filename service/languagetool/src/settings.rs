@@ -23,6 +23,9 @@ pub struct LanguageToolConfig {
     pub urls: Vec<String>,
     /// Their API.
     pub flavour: Flavour,
+    /// The LanguageTool version behind the wrapper flavour, which does not report it (required
+    /// there; LanguageTool's own API reports its version, so it is `None` with that flavour).
+    pub version: Option<String>,
     /// Options of every check unless a request gives its own.
     pub options: crate::CheckOptions,
     /// Pool behaviour.

@@ -20,9 +20,11 @@ pub fn start(lt: &LanguageToolConfig, metrics: Metrics) -> Grammar {
                     url,
                     http.clone(),
                 )),
-                Flavour::Wrapper => {
-                    Box::new(upstream::wrapper::HemmaWrapper::new(url, http.clone()))
-                }
+                Flavour::Wrapper => Box::new(upstream::wrapper::HemmaWrapper::new(
+                    url,
+                    http.clone(),
+                    lt.version.as_deref().unwrap_or_default(),
+                )),
             }
         })
         .collect();

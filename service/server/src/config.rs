@@ -152,6 +152,9 @@ pub struct ServeArgs {
     /// API of the LanguageTool upstreams [default: languagetool].
     #[arg(long, env = "HEMMA_LANGUAGETOOL_FLAVOUR", value_enum)]
     pub languagetool_flavour: Option<Flavour>,
+    /// The LanguageTool version behind the wrapper flavour, which does not report it (required with `--languagetool-flavour wrapper`; it is part of the fingerprint).
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_VERSION")]
+    pub languagetool_version: Option<String>,
     /// Language code of checks [default: en-US].
     #[arg(long, env = "HEMMA_LANGUAGETOOL_LANGUAGE")]
     pub languagetool_language: Option<String>,
@@ -450,6 +453,40 @@ fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError
             });
         }
     }
+    let flavour = a.languagetool_flavour.unwrap_or(Flavour::Languagetool);
+    let version = a
+        .languagetool_version
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let invalid = |field, message: &str| ConfigError::Invalid {
+        field,
+        message: message.to_owned(),
+    };
+    match flavour {
+        Flavour::Wrapper if version.is_none() => {
+            return Err(invalid(
+                "languagetool_version",
+                "the wrapper flavour does not report its LanguageTool version: set \
+                 --languagetool-version to the version it runs (e.g. 6.7); it is part of the fingerprint",
+            ));
+        }
+        Flavour::Wrapper if a.languagetool_level.is_some() => {
+            return Err(invalid(
+                "languagetool_level",
+                "the wrapper flavour takes no level: remove --languagetool-level",
+            ));
+        }
+        Flavour::Languagetool if version.is_some() => {
+            return Err(invalid(
+                "languagetool_version",
+                "LanguageTool's own API reports its version: --languagetool-version is for the \
+                 wrapper flavour only",
+            ));
+        }
+        _ => {}
+    }
     let defaults = languagetool_pool::CheckOptions::default();
     let options = languagetool_pool::CheckOptions {
         language: a.languagetool_language.clone().unwrap_or(defaults.language),
@@ -487,7 +524,8 @@ fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError
     };
     Ok(Some(LanguageToolConfig {
         urls,
-        flavour: a.languagetool_flavour.unwrap_or(Flavour::Languagetool),
+        flavour,
+        version,
         options,
         pool,
         cache_bytes: a.languagetool_cache_bytes.unwrap_or(256 << 20),
@@ -550,6 +588,7 @@ mod tests {
             log_format = "json"
             languagetool_url = ["http://a", "http://b"]
             languagetool_flavour = "wrapper"
+            languagetool_version = "6.7"
             languagetool_language = "en-GB"
             languagetool_level = "picky"
             languagetool_enabled_rules = ["R1"]
@@ -647,12 +686,40 @@ mod tests {
         assert!(bad(|a| a.languagetool_url = Some(vec!["localhost:8081".into()])).contains("URL"));
         assert!(bad(|a| a.languagetool_level = Some("strict".into())).contains("level"));
         assert!(bad(|a| a.languagetool_timeout_secs = Some(0.0)).contains("timeout"));
+        // The wrapper flavour: a configured version, no level; the version only there.
+        let wrapper = |a: &mut ServeArgs| a.languagetool_flavour = Some(Flavour::Wrapper);
+        assert!(bad(wrapper).contains("--languagetool-version"));
+        assert!(
+            bad(|a| {
+                a.languagetool_flavour = Some(Flavour::Wrapper);
+                a.languagetool_version = Some("6.7".into());
+                a.languagetool_level = Some("picky".into());
+            })
+            .contains("takes no level")
+        );
+        assert!(
+            bad(|a| a.languagetool_version = Some("6.7".into())).contains("wrapper flavour only")
+        );
+        let lt = Config::resolve(
+            ServeArgs {
+                languagetool_url: Some(vec!["http://127.0.0.1:8010".into()]),
+                languagetool_flavour: Some(Flavour::Wrapper),
+                languagetool_version: Some(" 6.7 ".into()),
+                ..with_model()
+            },
+            None,
+            None,
+        )
+        .unwrap()
+        .languagetool
+        .unwrap();
+        assert_eq!(lt.version.as_deref(), Some("6.7"));
     }
 
     #[test]
     fn languagetool_settings_come_from_the_file_too() {
         let file: ServeArgs = toml::from_str(
-            "languagetool_url = [\"http://127.0.0.1:8081\"]\nlanguagetool_flavour = \"wrapper\"\nlanguagetool_disabled_rules = [\"WHITESPACE_RULE\"]",
+            "languagetool_url = [\"http://127.0.0.1:8081\"]\nlanguagetool_flavour = \"wrapper\"\nlanguagetool_version = \"6.7\"\nlanguagetool_disabled_rules = [\"WHITESPACE_RULE\"]",
         )
         .unwrap();
         let lt = Config::resolve(with_model(), Some(file), None)

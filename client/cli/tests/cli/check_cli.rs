@@ -102,6 +102,7 @@ async fn hemma_check_works_through_the_wrapper_flavour() {
     let fake = FakeLanguageTool::start().await;
     let server = TestServer::start(ServeArgs {
         languagetool_flavour: Some(Flavour::Wrapper),
+        languagetool_version: Some("6.7-fake".into()),
         ..grammar_args(&[fake.url()])
     })
     .await;

@@ -22,7 +22,9 @@ pub fn grammar_status(e: GrammarError) -> Status {
                 }
                 PoolError::Timeout { .. } => Status::deadline_exceeded(message),
                 PoolError::TooLong { .. } => Status::invalid_argument(message),
-                PoolError::Rejected { status: 400, .. } => Status::invalid_argument(message),
+                PoolError::Rejected {
+                    status: 400 | 422, ..
+                } => Status::invalid_argument(message),
                 PoolError::Rejected { .. } => Status::unavailable(message),
                 PoolError::Failed { status: 500, .. } | PoolError::Malformed(_) => {
                     Status::internal(message)
