@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check CI runs: formatting, clippy (warnings are errors) and the whole test suite.
+# Runs every check CI runs: formatting, clippy (warnings are errors), the whole Rust test suite
+# and the Python tests (a venv under .cache with numpy, pandas, pydantic, pytest and the package).
 # Fetches the ONNX Runtime library (scripts/setup-ort.sh) and a real LanguageTool
 # (scripts/languagetool.sh: Java 17 + Maven, from Maven Central) on first use, and starts
 # LanguageTool on 127.0.0.1:18081 for the tests unless HEMMA_TEST_LANGUAGETOOL_URL points at one.
@@ -19,3 +20,11 @@ if [ -z "${HEMMA_TEST_LANGUAGETOOL_URL:-}" ]; then
   eval "$(scripts/languagetool.sh start "$lt_port")"
 fi
 cargo test --workspace
+# The Python side, in a venv of its own: the drop-in HTTP API as the old pipeline's client sees it
+# (tests/python) and the `hemma` package (client/python, installed the way the README says).
+venv=.cache/python-tests
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check ./client/python
+cargo build -q -p hemma-server -p hemma-cli   # the binaries the Python tests start (built above)
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python client/python/tests

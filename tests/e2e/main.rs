@@ -5,6 +5,7 @@
 //! linking and gigabytes of disk (a CI run once ran out of it).
 
 mod boundaries;
+mod compat_http;
 mod docker;
 mod docs;
 mod embed_api;

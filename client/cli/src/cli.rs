@@ -83,12 +83,7 @@ pub struct PromptSource {
 
 /// The default cache folder: `$HEMMA_CACHE`, else `$XDG_CACHE_HOME/hemma`, else `~/.cache/hemma`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("hemma"));
-    }
-    std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .map(|home| PathBuf::from(home).join(".cache/hemma"))
+    hemma_runs::cache::default_root()
 }
 
 /// The subcommands.

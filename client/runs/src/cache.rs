@@ -66,6 +66,17 @@ pub fn entry_key(fingerprint: &str, feature_set: &str, text: &str, prompt: &str)
     hex::encode(h.finalize())
 }
 
+/// The default cache root shared by the CLI and the Python package (when `$HEMMA_CACHE` or a
+/// flag names none): `$XDG_CACHE_HOME/hemma`, else `~/.cache/hemma`.
+pub fn default_root() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("hemma"));
+    }
+    std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .map(|home| PathBuf::from(home).join(".cache/hemma"))
+}
+
 /// The cache folder of one fingerprint and feature set.
 #[derive(Debug)]
 pub struct Cache {

@@ -194,8 +194,20 @@ impl Prepared {
             .add_service(reflection_v1alpha)
             .add_service(offload)
             .into_axum_router();
-        let app = crate::api::http::routes(ready_rx, grammar.clone(), metrics.clone())
+        let languagetool_url = config
+            .languagetool
+            .as_ref()
+            .and_then(|lt| lt.urls.first())
+            .map(|u| languagetool_pool::upstream::redact(u));
+        let app = crate::api::http::routes(ready_rx.clone(), grammar.clone(), metrics.clone())
+            .merge(crate::api::compat::routes(
+                ready_rx,
+                config.limits,
+                languagetool_url,
+            ))
             .merge(grpc)
+            // Unknown paths: 404 naming the routes for HTTP, UNIMPLEMENTED for gRPC.
+            .fallback(crate::api::http::not_found)
             .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
                 correlation::layer,

@@ -52,6 +52,18 @@ pub trait Upstream: Send + Sync + std::fmt::Debug {
     async fn max_text_length(&self) -> Result<Option<usize>, UpstreamError>;
 }
 
+/// `url` with any user name and password replaced by `***`, for logs, metrics and answers.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The HTTP client shared by the flavours: pooled keep-alive connections, a connect timeout.
 pub fn http_client(connect_timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
@@ -97,4 +109,17 @@ pub(crate) async fn body(url: &str, resp: reqwest::Response) -> Result<Vec<u8>, 
 /// Trims a trailing slash so paths can be appended.
 pub(crate) fn base(url: &str) -> String {
     url.trim_end_matches('/').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_redacted_and_nothing_else() {
+        assert_eq!(redact("http://u:p@lt:8081/x"), "http://***@lt:8081/x");
+        assert_eq!(redact("https://token@lt"), "https://***@lt");
+        assert_eq!(redact("http://lt:8081/a@b"), "http://lt:8081/a@b");
+        assert_eq!(redact("http://127.0.0.1:8081"), "http://127.0.0.1:8081");
+    }
 }

@@ -37,6 +37,33 @@ pub fn routes(
         })
 }
 
+/// Any other path. A gRPC call to an unknown method gets UNIMPLEMENTED; a plain HTTP request a
+/// 404 naming the routes (not a `200` with a gRPC status, which curl and HTTP clients take for
+/// success).
+pub async fn not_found(req: axum::extract::Request) -> axum::response::Response {
+    let grpc = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        let method = req.uri().path().to_owned();
+        return tonic::Status::unimplemented(format!("no gRPC method {method} on this server"))
+            .into_http();
+    }
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!(
+            "no route {} {}: this port serves GET /healthz, /readyz, /metrics; POST /v1/extract, \
+             /v1/embed (JSON); and gRPC hemma.offload.v1.Offload\n",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+        .into_response()
+}
+
 /// 200 while the process serves requests.
 async fn healthz() -> &'static str {
     "ok\n"

@@ -3,6 +3,7 @@
 //! Only this module sees tonic and HTTP types; it calls down into `embed` and `grammar`, and
 //! nothing calls up.
 
+pub mod compat;
 pub mod http;
 pub mod info;
 pub mod offload;

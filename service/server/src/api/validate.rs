@@ -56,13 +56,36 @@ pub fn feature_set(raw: i32) -> Result<FeatureSet, Status> {
     }
 }
 
+/// Whether an empty prompt is refused (gRPC `Extract`) or embedded as the empty string (the
+/// drop-in HTTP API, as the old server did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyPrompt {
+    /// A blank prompt with a handcrafted set is INVALID_ARGUMENT.
+    Refuse,
+    /// A blank prompt is used as it is.
+    Allow,
+}
+
 /// Checks an Extract request and expands its prompts to one per text.
 pub fn extract(req: ExtractRequest, limits: &RequestLimits) -> Result<(Job, Dtype), Status> {
     let set = feature_set(req.feature_set)?;
     let dtype = dtype(req.dtype)?;
-    texts(&req.texts, limits)?;
-    let n = req.texts.len();
-    let k = req.prompts.len();
+    let job = job(set, req.texts, req.prompts, limits, EmptyPrompt::Refuse)?;
+    Ok((job, dtype))
+}
+
+/// Checks the texts and prompts of one extraction against the limits and expands the prompts to
+/// one per text (none for the embeddings set).
+pub fn job(
+    set: FeatureSet,
+    texts: Vec<String>,
+    prompts: Vec<String>,
+    limits: &RequestLimits,
+    empty_prompt: EmptyPrompt,
+) -> Result<Job, Status> {
+    self::texts(&texts, limits)?;
+    let n = texts.len();
+    let k = prompts.len();
     if k > 1 && k != n {
         return Err(Status::invalid_argument(format!(
             "prompts has {k} entries for {n} texts: send one prompt per text, or a single prompt for all"
@@ -74,13 +97,14 @@ pub fn extract(req: ExtractRequest, limits: &RequestLimits) -> Result<(Job, Dtyp
             set.name()
         )));
     }
-    for (i, p) in req.prompts.iter().enumerate() {
+    let mut total: usize = texts.iter().map(String::len).sum();
+    for (i, p) in prompts.iter().enumerate() {
         let which = if k == 1 {
             "the prompt".to_owned()
         } else {
             format!("prompt {i}")
         };
-        if set.has_handcrafted() && p.trim().is_empty() {
+        if set.has_handcrafted() && empty_prompt == EmptyPrompt::Refuse && p.trim().is_empty() {
             return Err(Status::invalid_argument(format!(
                 "{which} is empty: the {} feature set compares each essay with its prompt",
                 set.name()
@@ -93,20 +117,24 @@ pub fn extract(req: ExtractRequest, limits: &RequestLimits) -> Result<(Job, Dtyp
                 limits.max_bytes_per_text
             )));
         }
+        total += p.len();
+    }
+    if total > limits.max_bytes_per_request {
+        return Err(Status::invalid_argument(format!(
+            "the texts and prompts total {total} bytes; the limit is {} bytes per request: split it into smaller requests",
+            limits.max_bytes_per_request
+        )));
     }
     let prompts = match (set.has_handcrafted(), k) {
         (false, _) => Vec::new(),
-        (true, 1) => vec![req.prompts[0].clone(); n],
-        (true, _) => req.prompts,
+        (true, 1) => vec![prompts[0].clone(); n],
+        (true, _) => prompts,
     };
-    Ok((
-        Job {
-            texts: req.texts,
-            prompts,
-            set,
-        },
-        dtype,
-    ))
+    Ok(Job {
+        texts,
+        prompts,
+        set,
+    })
 }
 
 /// Reads the requested output dtype; unspecified means f32.

@@ -1,0 +1,158 @@
+"""The `hemma` package against a real server (the tiny model, the real LanguageTool): shapes,
+ids, NaN, the shared cache (a second call makes no extraction call, from /metrics), errors as
+exceptions with the server's sentence, equality with the CLI's files, and the README's block."""
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hemma
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def essays(n):
+    lines = (ROOT / "tests/fixtures/essays/ellipse50.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines[:n]]
+
+
+def extraction_calls(server_url):
+    """Extract + ExtractStream requests the server has finished, from its /metrics."""
+    text = urllib.request.urlopen(f"{server_url}/metrics").read().decode()
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("hemma_requests_total{") and re.search(r'method="/hemma\.offload\.v1\.Offload/Extract(Stream)?"', line):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_extract_shapes_ids_nan_and_the_shared_cache(server_url, tmp_path):
+    client = hemma.Client(server_url)
+    assert client.health() == "SERVING"
+    info = client.info()
+    sample = essays(6)
+    texts = [e["text"] for e in sample] + ["   "]
+    prompts = [e["prompt"] for e in sample] + ["A prompt"]
+    ids = [e["id"] for e in sample] + ["blank"]
+    x = client.extract(texts, prompts=prompts, ids=ids, cache=tmp_path / "cache", progress=False)
+    dim = info["model"]["dim"]
+    assert x.embeddings.shape == (7, dim) and x.embeddings.dtype == np.float32
+    hc = x.handcrafted
+    assert list(hc.index) == ids and list(hc.columns) == info["handcrafted_feature_names"]
+    assert hc.shape == (7, 25)
+    # A blank essay has undefined readability: NaN is kept.
+    assert np.isnan(hc.loc["blank", "flesch_kincaid"])
+    assert x.meta["fingerprint"] == info["fingerprint"] and x.meta["cache_hits"] == 0
+    assert x.meta["schema_version"] == 2
+    before = extraction_calls(server_url)
+    again = client.extract(texts, prompts=prompts, ids=ids, cache=tmp_path / "cache", progress=False)
+    assert extraction_calls(server_url) == before, "a cached corpus makes no extraction call"
+    assert again.meta["cache_hits"] == 7 and again.meta["fetched"] == 0
+    np.testing.assert_array_equal(again.embeddings, x.embeddings)
+    np.testing.assert_array_equal(again.handcrafted.to_numpy(), hc.to_numpy())
+
+
+def test_errors_are_exceptions_with_the_servers_sentence(server_url):
+    client = hemma.Client(server_url)
+    huge = "word " * 50_000  # 250,000 bytes: over the server's 200,000 bytes per text
+    with pytest.raises(hemma.InvalidArgument) as e:
+        client.extract([huge], prompts="p", cache=False, progress=False)
+    assert "bytes per text" in str(e.value)
+    with pytest.raises(hemma.InvalidArgument):
+        client.extract(["a"], feature_set="combined", cache=False)
+    with pytest.raises(hemma.ConnectError) as e:
+        hemma.Client("http://127.0.0.1:9", timeout=5).info()
+    assert "tunnel" in str(e.value)
+
+
+def test_equal_to_the_cli_files(server_url, tmp_path):
+    sample = essays(5)
+    jsonl = tmp_path / "essays.jsonl"
+    jsonl.write_text("".join(json.dumps(e) + "\n" for e in sample), encoding="utf-8")
+    hemma_bin = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "hemma"
+    out = tmp_path / "out"
+    subprocess.run(
+        [str(hemma_bin), "--server", server_url, "extract", "--input", str(jsonl), "--out", str(out),
+         "--cache", str(tmp_path / "cli-cache"), "--quiet"],
+        check=True,
+    )
+    client = hemma.Client(server_url)
+    x = client.extract([e["text"] for e in sample], prompts=[e["prompt"] for e in sample],
+                       ids=[e["id"] for e in sample], cache=tmp_path / "py-cache", progress=False)
+    assert (out / "ids.txt").read_text().splitlines() == x.ids
+    np.testing.assert_allclose(np.load(out / "embeddings.npy"), x.embeddings, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.load(out / "handcrafted.npy"), x.handcrafted.to_numpy(), rtol=1e-5, atol=1e-6, equal_nan=True)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["fingerprint"] == x.meta["fingerprint"]
+
+
+def test_extract_frame_joins_embeddings_and_features(server_url, tmp_path):
+    pd = pytest.importorskip("pandas")
+    sample = essays(3)
+    df = pd.DataFrame({"text_id": [e["id"] for e in sample], "full_text": [e["text"] for e in sample],
+                       "prompt": [e["prompt"] for e in sample]})
+    client = hemma.Client(server_url)
+    frame = client.extract_frame(df, cache=tmp_path / "c", progress=False)
+    assert list(frame.index) == list(df["text_id"]) and frame.index.name == "text_id"
+    assert "embedding_000" in frame.columns and "word_count" in frame.columns
+
+
+def test_the_readmes_python_block_runs(server_url, tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### From Python\n.*?```python\n(.*?)```", readme, re.S)
+    assert block, "README has a `### From Python` section with a python block"
+    pytest.importorskip("pandas")
+    sample = essays(4)
+    import pandas as pd
+
+    pd.DataFrame({"text_id": [e["id"] for e in sample], "full_text": [e["text"] for e in sample],
+                  "prompt": [e["prompt"] for e in sample]}).to_csv(tmp_path / "essays.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEMMA_SERVER", server_url)
+    monkeypatch.setenv("HEMMA_CACHE", str(tmp_path / "cache"))
+    scope = {}
+    exec(compile(block.group(1), "README.md", "exec"), scope)
+    assert scope["features"].shape[0] == 4
+
+
+def test_ctrl_c_stops_within_a_second_and_keeps_the_cached_chunks(server_url, tmp_path):
+    import signal
+    import sys
+
+    cache = tmp_path / "cache"
+    script = f"""
+import json, hemma
+lines = open({str(ROOT / "tests/fixtures/essays/ellipse50.jsonl")!r}, encoding="utf-8").read().splitlines()
+essays = [json.loads(l) for l in lines]
+try:
+    hemma.Client({server_url!r}).extract([e["text"] for e in essays], prompts=[e["prompt"] for e in essays],
+        ids=[e["id"] for e in essays], cache={str(cache)!r}, chunk_size=1, concurrency=1, progress=False)
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.time() + 120
+    while not any(p.is_file() and not p.name.startswith(".") for p in cache.rglob("*")):
+        assert proc.poll() is None and time.time() < deadline, "no chunk was cached"
+        time.sleep(0.05)
+    sent = time.time()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    took = time.time() - sent
+    assert out.strip() == "interrupted", out
+    assert took < 2.0, f"stopped {took:.2f} s after Ctrl-C"
+    kept = [p for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert 0 < len(kept) < 50
+    essays50 = essays(50)
+    again = hemma.Client(server_url).extract([e["text"] for e in essays50], prompts=[e["prompt"] for e in essays50],
+                                             ids=[e["id"] for e in essays50], cache=cache, progress=False)
+    assert again.meta["cache_hits"] >= len(kept)
