@@ -55,6 +55,7 @@ def main():
          "--model-dir", str(ROOT / "tests/fixtures/tiny-deberta"), "--nlp-models-dir", str(ROOT / "models"),
          "--languagetool-url", lt.split(",")[0], "--languagetool-cache-bytes", "0",
          "--languagetool-timeout-secs", "120"],
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -76,7 +77,7 @@ def main():
             t = time.perf_counter()
             subprocess.run([str(bin_dir / "hemma"), "--server", url, "extract", "--input", str(jsonl),
                             "--out", str(work / f"cli-{k}"), "--cache", str(work / f"cli-cache-{k}"), "--quiet"],
-                           check=True)
+                           check=True, capture_output=True)
             return time.perf_counter() - t
 
         def py(k):
