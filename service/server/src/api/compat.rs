@@ -101,6 +101,20 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
     }
 
+    /// A refused request content: the request-size limits are 413s (the old client tells them
+    /// apart from bad requests), the rest 400.
+    fn refused(r: validate::Refusal) -> ApiError {
+        match r {
+            validate::Refusal::TooManyItems(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_items", m)
+            }
+            validate::Refusal::TooLarge(m) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", m)
+            }
+            validate::Refusal::Invalid(m) => ApiError::invalid(m),
+        }
+    }
+
     /// The HTTP form of a gRPC status, mapped as the gRPC API maps the same failure.
     fn from_status(s: &Status) -> ApiError {
         let (status, error) = match s.code() {
@@ -169,37 +183,6 @@ fn loaded(s: &CompatState) -> Result<Arc<Loaded>, ApiError> {
     }
 }
 
-/// The count and byte limits, as 413s (the old client tells these apart from bad requests).
-fn check_size(
-    texts: &[String],
-    prompts: &[String],
-    limits: &RequestLimits,
-) -> Result<(), ApiError> {
-    if texts.len() > limits.max_items_per_request {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_items",
-            format!(
-                "the request has {} texts; the limit is {} per request: split it into smaller requests",
-                texts.len(),
-                limits.max_items_per_request
-            ),
-        ));
-    }
-    let total: usize = texts.iter().chain(prompts).map(String::len).sum();
-    if total > limits.max_bytes_per_request {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request_too_large",
-            format!(
-                "the texts and prompts total {total} bytes; the limit is {} bytes per request: split it into smaller requests",
-                limits.max_bytes_per_request
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /v1/extract`: see the module docs.
 async fn extract(State(s): State<CompatState>, req: Request) -> Response {
     let id = correlation_id(&req);
@@ -225,7 +208,6 @@ async fn extract_zip(s: &CompatState, req: Request) -> Result<Response, ApiError
             body.texts.len()
         )));
     }
-    check_size(&body.texts, &body.prompts, &s.limits)?;
     let job = validate::job(
         set,
         body.texts,
@@ -233,7 +215,7 @@ async fn extract_zip(s: &CompatState, req: Request) -> Result<Response, ApiError
         &s.limits,
         validate::EmptyPrompt::Allow,
     )
-    .map_err(|e| ApiError::from_status(&e))?;
+    .map_err(ApiError::refused)?;
     let loaded = loaded(s)?;
     let out = loaded
         .extractor
@@ -302,8 +284,7 @@ async fn embed_npy(s: &CompatState, req: Request) -> Result<Response, ApiError> 
         e.extra = json!({"requested": asked, "served": model.max_length});
         return Err(e);
     }
-    check_size(&body.texts, &[], &s.limits)?;
-    validate::texts(&body.texts, &s.limits).map_err(|e| ApiError::from_status(&e))?;
+    validate::texts(&body.texts, &s.limits).map_err(ApiError::refused)?;
     let out = loaded
         .embedder
         .embed(body.texts)

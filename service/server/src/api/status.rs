@@ -10,41 +10,37 @@ use languagetool_pool::pool::PoolError;
 
 /// The status of a LanguageTool failure.
 pub fn grammar_status(e: GrammarError) -> Status {
-    {
-        let message = e.to_string();
-        match e {
-            GrammarError::Options(_) => Status::invalid_argument(message),
-            GrammarError::NotReady => Status::unavailable(message),
-            GrammarError::Pool(p) => match p {
-                PoolError::Unavailable { .. } => Status::unavailable(message),
-                PoolError::Busy { .. } | PoolError::Saturated { .. } => {
-                    Status::resource_exhausted(message)
-                }
-                PoolError::Timeout { .. } => Status::deadline_exceeded(message),
-                PoolError::TooLong { .. } => Status::invalid_argument(message),
-                PoolError::Rejected {
-                    status: 400 | 422, ..
-                } => Status::invalid_argument(message),
-                PoolError::Rejected { .. } => Status::unavailable(message),
-                PoolError::Failed { status: 500, .. } | PoolError::Malformed(_) => {
-                    Status::internal(message)
-                }
-                PoolError::Failed { .. } => Status::unavailable(message),
-            },
-        }
+    let message = e.to_string();
+    match e {
+        GrammarError::Options(_) => Status::invalid_argument(message),
+        GrammarError::NotReady => Status::unavailable(message),
+        GrammarError::Pool(p) => match p {
+            PoolError::Unavailable { .. } => Status::unavailable(message),
+            PoolError::Busy { .. } | PoolError::Saturated { .. } => {
+                Status::resource_exhausted(message)
+            }
+            PoolError::Timeout { .. } => Status::deadline_exceeded(message),
+            PoolError::TooLong { .. } => Status::invalid_argument(message),
+            PoolError::Rejected {
+                status: 400 | 422, ..
+            } => Status::invalid_argument(message),
+            PoolError::Rejected { .. } => Status::unavailable(message),
+            PoolError::Failed { status: 500, .. } | PoolError::Malformed(_) => {
+                Status::internal(message)
+            }
+            PoolError::Failed { .. } => Status::unavailable(message),
+        },
     }
 }
 
 /// The status of an embedding failure.
 pub fn embed_status(e: EmbedError) -> Status {
-    {
-        let message = e.to_string();
-        match e {
-            EmbedError::QueueFull { .. } => Status::resource_exhausted(message),
-            EmbedError::Tokenize(_) => Status::invalid_argument(message),
-            EmbedError::Engine(_) => Status::internal(message),
-            EmbedError::EngineGone => Status::unavailable(message),
-        }
+    let message = e.to_string();
+    match e {
+        EmbedError::QueueFull { .. } => Status::resource_exhausted(message),
+        EmbedError::Tokenize(_) => Status::invalid_argument(message),
+        EmbedError::Engine(_) => Status::internal(message),
+        EmbedError::EngineGone => Status::unavailable(message),
     }
 }
 

@@ -6,15 +6,42 @@ use tonic::Status;
 use crate::config::RequestLimits;
 use crate::extract::{FeatureSet, Job};
 
+/// Why the content of a request is refused. Over gRPC each is INVALID_ARGUMENT; the drop-in
+/// HTTP API answers the two request-size limits with 413, as the old server did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// More texts than the per-request limit.
+    TooManyItems(String),
+    /// More bytes (texts and prompts) than the per-request limit.
+    TooLarge(String),
+    /// Anything else: empty, a text or prompt over its own limit, a mismatch.
+    Invalid(String),
+}
+
+impl Refusal {
+    /// The sentence naming what was refused.
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::TooManyItems(m) | Refusal::TooLarge(m) | Refusal::Invalid(m) => m,
+        }
+    }
+}
+
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Status {
+        Status::invalid_argument(r.message())
+    }
+}
+
 /// Checks the texts of one request against the limits.
-pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Status> {
+pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Refusal> {
     if texts.is_empty() {
-        return Err(Status::invalid_argument(
-            "texts is empty: send at least one text",
+        return Err(Refusal::Invalid(
+            "texts is empty: send at least one text".into(),
         ));
     }
     if texts.len() > limits.max_items_per_request {
-        return Err(Status::invalid_argument(format!(
+        return Err(Refusal::TooManyItems(format!(
             "the request has {} texts; the limit is {} per request: split it into smaller requests",
             texts.len(),
             limits.max_items_per_request
@@ -23,7 +50,7 @@ pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Status> {
     let mut total = 0usize;
     for (i, t) in texts.iter().enumerate() {
         if t.len() > limits.max_bytes_per_text {
-            return Err(Status::invalid_argument(format!(
+            return Err(Refusal::Invalid(format!(
                 "text {i} is {} bytes; the limit is {} bytes per text",
                 t.len(),
                 limits.max_bytes_per_text
@@ -32,7 +59,7 @@ pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Status> {
         total += t.len();
     }
     if total > limits.max_bytes_per_request {
-        return Err(Status::invalid_argument(format!(
+        return Err(Refusal::TooLarge(format!(
             "the texts total {total} bytes; the limit is {} bytes per request: split it into smaller requests",
             limits.max_bytes_per_request
         )));
@@ -82,17 +109,17 @@ pub fn job(
     prompts: Vec<String>,
     limits: &RequestLimits,
     empty_prompt: EmptyPrompt,
-) -> Result<Job, Status> {
+) -> Result<Job, Refusal> {
     self::texts(&texts, limits)?;
     let n = texts.len();
     let k = prompts.len();
     if k > 1 && k != n {
-        return Err(Status::invalid_argument(format!(
+        return Err(Refusal::Invalid(format!(
             "prompts has {k} entries for {n} texts: send one prompt per text, or a single prompt for all"
         )));
     }
     if set.has_handcrafted() && k == 0 {
-        return Err(Status::invalid_argument(format!(
+        return Err(Refusal::Invalid(format!(
             "the {} feature set needs prompts (one per text, or a single one for all); none were sent",
             set.name()
         )));
@@ -105,13 +132,13 @@ pub fn job(
             format!("prompt {i}")
         };
         if set.has_handcrafted() && empty_prompt == EmptyPrompt::Refuse && p.trim().is_empty() {
-            return Err(Status::invalid_argument(format!(
+            return Err(Refusal::Invalid(format!(
                 "{which} is empty: the {} feature set compares each essay with its prompt",
                 set.name()
             )));
         }
         if p.len() > limits.max_bytes_per_text {
-            return Err(Status::invalid_argument(format!(
+            return Err(Refusal::Invalid(format!(
                 "{which} is {} bytes; the limit is {} bytes per text",
                 p.len(),
                 limits.max_bytes_per_text
@@ -120,7 +147,7 @@ pub fn job(
         total += p.len();
     }
     if total > limits.max_bytes_per_request {
-        return Err(Status::invalid_argument(format!(
+        return Err(Refusal::TooLarge(format!(
             "the texts and prompts total {total} bytes; the limit is {} bytes per request: split it into smaller requests",
             limits.max_bytes_per_request
         )));
