@@ -21,10 +21,16 @@ where
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".hemma-")
-        .suffix(".partial")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".hemma-").suffix(".partial");
+    // A temporary file is private (0600); an output is an ordinary file (0666 less the umask),
+    // as `File::create` would make it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let tmp = builder.tempfile_in(dir)?;
     let (file, tmp_path) = tmp.into_parts();
     let mut out = BufWriter::new(file);
     write(&mut out)?;
@@ -55,5 +61,13 @@ mod tests {
         assert_eq!(leftovers, 1, "no temporary file is left behind");
         write_atomically(&path, |f| f.write_all(b"second")).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), mode(&plain), "as File::create makes it");
+        }
     }
 }
