@@ -6,7 +6,11 @@
 //! Python's character classes are in [`pychar`] (tables generated from Python 3.11 in
 //! [`unicode_tables`]).
 
+pub mod affix;
 pub mod attribute_ruler;
+pub mod cancel;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod gemm;
 pub mod lexeme;
 pub mod parser;
@@ -21,6 +25,8 @@ pub mod tokenizer;
 pub mod unicode_tables;
 
 use std::path::PathBuf;
+
+pub use cancel::Cancel;
 
 /// Why the NLP pipeline cannot load or run.
 #[derive(Debug, thiserror::Error)]
@@ -59,4 +65,7 @@ pub enum NlpError {
         /// The regex engine's message.
         message: String,
     },
+    /// The caller cancelled the request ([`Cancel`]).
+    #[error("the request was cancelled")]
+    Cancelled,
 }

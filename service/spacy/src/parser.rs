@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 
 use super::NlpError;
+use super::cancel::Cancel;
 use super::gemm::Dense;
 use super::thinc::ThincModel;
 use super::tok2vec::WIDTH;
@@ -20,6 +21,8 @@ const BREAK: u8 = 4;
 const NF: usize = 8;
 const HIDDEN: usize = 64;
 const NP: usize = 2;
+/// Transitions between two checks of the cancellation flag.
+const CANCEL_EVERY: usize = 32;
 
 /// A parse: per token its head (itself for a root), label and sentence start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,14 +109,16 @@ impl Parser {
 
     /// Parses one document's token vectors. `tok0_sent_start` is false when the tokenizer's
     /// special-case pass replaced a span at token 0; `is_space` marks whitespace tokens;
-    /// the two buffers are scratch for the projected and precomputed matrices.
+    /// the two buffers are scratch for the projected and precomputed matrices. Stops with
+    /// [`NlpError::Cancelled`] within 32 transitions once `cancel` is set.
     pub fn parse(
         &self,
         vectors: ArrayView2<f32>,
         tok0_sent_start: bool,
         is_space: &[bool],
         (projected, precomputed): (&mut Vec<f32>, &mut Vec<f32>),
-    ) -> Parse {
+        cancel: &Cancel,
+    ) -> Result<Parse, NlpError> {
         let n = vectors.nrows();
         let mut st = State::new(n, tok0_sent_start);
         if n > 0 {
@@ -130,7 +135,12 @@ impl Parser {
             let n_classes = self.actions.len();
             let mut scores = vec![0f32; n_classes.next_multiple_of(TILE)];
             let mut h = [0f32; HIDDEN * NP];
+            let mut steps = 0usize;
             while !st.is_final() {
+                if steps.is_multiple_of(CANCEL_EVERY) {
+                    cancel.check()?;
+                }
+                steps += 1;
                 let ids = st.context();
                 h.fill(0.0);
                 for (f, &t) in ids.iter().enumerate() {
@@ -166,7 +176,7 @@ impl Parser {
                 }
             }
         }
-        finalize(&st, is_space)
+        finalize(&st, is_space, cancel)
     }
 }
 
@@ -439,7 +449,7 @@ fn children_from_heads(heads: &[usize]) -> (Vec<usize>, Vec<usize>, Vec<bool>) {
 }
 
 /// Heads and labels from the final state, deprojectivised, with sentence starts (PORT.md).
-fn finalize(st: &State, is_space: &[bool]) -> Parse {
+fn finalize(st: &State, is_space: &[bool], cancel: &Cancel) -> Result<Parse, NlpError> {
     let n = st.n;
     let mut heads: Vec<usize> = (0..n)
         .map(|i| {
@@ -464,6 +474,7 @@ fn finalize(st: &State, is_space: &[bool]) -> Parse {
         let Some((new_label, head_label)) = deps[i].split_once("||") else {
             continue;
         };
+        cancel.check()?;
         let (new_label, head_label) = (new_label.to_owned(), head_label.to_owned());
         let mut queue = vec![heads[i]];
         let mut new_head = heads[i];
@@ -493,9 +504,9 @@ fn finalize(st: &State, is_space: &[bool]) -> Parse {
     if let Some(first) = sent_starts.first_mut() {
         *first = true;
     }
-    Parse {
+    Ok(Parse {
         heads,
         deps,
         sent_starts,
-    }
+    })
 }

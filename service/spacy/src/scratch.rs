@@ -26,7 +26,53 @@ pub struct Scratch {
     pub precomputed: Vec<f32>,
 }
 
+/// Tokens a kept scratch set is sized for at most: after a longer document, each buffer larger
+/// than it needs for this many tokens is dropped when the set is given back, so one giant
+/// document does not pin its memory (about 10 KB per token) for the life of the process.
+pub const KEEP_TOKENS: usize = 2_048;
+/// Scratch sets kept for reuse at most (one per concurrently annotating thread is enough); the
+/// ones given back beyond it are dropped.
+pub const KEEP_SETS: usize = 16;
+
+/// Floats per token of each buffer, in field order (rows of the tok2vec buffers include the 8
+/// pad rows, covered by the margin in [`Scratch::trim`]).
+const PER_TOKEN: [usize; 8] = [96 * 6, 96 * 3, 96, 96 * 3, 96, 64, 64, 8 * 128];
+
+impl Scratch {
+    /// The buffers, in field order.
+    fn buffers(&mut self) -> [&mut Vec<f32>; 8] {
+        [
+            &mut self.embedded,
+            &mut self.pieces,
+            &mut self.hidden,
+            &mut self.windows,
+            &mut self.update,
+            &mut self.logits,
+            &mut self.projected,
+            &mut self.precomputed,
+        ]
+    }
+
+    /// Drops each buffer whose capacity exceeds what [`KEEP_TOKENS`] tokens need.
+    pub fn trim(&mut self) {
+        for (buffer, per_token) in self.buffers().into_iter().zip(PER_TOKEN) {
+            if buffer.capacity() > (KEEP_TOKENS + 8) * per_token {
+                *buffer = Vec::new();
+            }
+        }
+    }
+
+    /// Bytes the buffers hold (their capacity).
+    pub fn capacity_bytes(&mut self) -> usize {
+        self.buffers()
+            .iter()
+            .map(|b| b.capacity() * std::mem::size_of::<f32>())
+            .sum()
+    }
+}
+
 /// Scratch buffers shared by the threads of one pipeline: take one per document, give it back.
+/// At most [`KEEP_SETS`] sets are kept, each trimmed to [`KEEP_TOKENS`] tokens.
 #[derive(Debug, Default)]
 pub struct ScratchPool {
     free: Mutex<Vec<Scratch>>,
@@ -43,11 +89,23 @@ impl ScratchPool {
             .unwrap_or_default()
     }
 
-    /// Returns a scratch set for the next document.
-    pub fn give_back(&self, scratch: Scratch) {
-        if let Ok(mut free) = self.free.lock() {
+    /// Returns a scratch set for the next document, trimmed; dropped when [`KEEP_SETS`] are
+    /// already kept.
+    pub fn give_back(&self, mut scratch: Scratch) {
+        scratch.trim();
+        if let Ok(mut free) = self.free.lock()
+            && free.len() < KEEP_SETS
+        {
             free.push(scratch);
         }
+    }
+
+    /// Scratch sets kept now, and the bytes they hold.
+    pub fn kept(&self) -> (usize, usize) {
+        self.free.lock().map_or((0, 0), |mut free| {
+            let bytes = free.iter_mut().map(Scratch::capacity_bytes).sum();
+            (free.len(), bytes)
+        })
     }
 }
 
@@ -65,4 +123,53 @@ pub fn matmul_into<'o>(
         .expect("the buffer was sized to m x n");
     general_mat_mul(1.0, &a, &b, 0.0, &mut c);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch set as a document of `tokens` tokens leaves it.
+    fn used(tokens: usize) -> Scratch {
+        let mut s = Scratch::default();
+        for (buffer, per_token) in s.buffers().into_iter().zip(PER_TOKEN) {
+            buffer.resize((tokens + 8) * per_token, 1.0);
+        }
+        s
+    }
+
+    #[test]
+    fn a_giant_document_does_not_stay_in_the_pool() {
+        let per_token_bytes = PER_TOKEN.iter().sum::<usize>() * 4;
+        let pool = ScratchPool::default();
+        // 5,000 tokens: about 50 MB of buffers, none of it kept.
+        pool.give_back(used(5_000));
+        assert_eq!(
+            pool.kept(),
+            (1, 0),
+            "every buffer over the bound was dropped"
+        );
+        // An ordinary document's buffers are kept whole, up to the bound.
+        pool.give_back(used(500));
+        let (sets, bytes) = pool.kept();
+        assert_eq!(sets, 2);
+        assert!(bytes >= 500 * per_token_bytes, "{bytes}");
+        let pool = ScratchPool::default();
+        pool.give_back(used(KEEP_TOKENS));
+        let (_, bytes) = pool.kept();
+        assert!(bytes >= KEEP_TOKENS * per_token_bytes);
+        assert!(bytes <= (KEEP_TOKENS + 8) * per_token_bytes);
+    }
+
+    #[test]
+    fn at_most_keep_sets_sets_are_kept() {
+        let pool = ScratchPool::default();
+        for _ in 0..KEEP_SETS + 5 {
+            pool.give_back(used(10));
+        }
+        assert_eq!(pool.kept().0, KEEP_SETS);
+        let taken: Vec<Scratch> = (0..KEEP_SETS + 1).map(|_| pool.take()).collect();
+        assert_eq!(pool.kept().0, 0);
+        drop(taken);
+    }
 }

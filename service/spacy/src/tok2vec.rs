@@ -6,6 +6,7 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 
 use super::NlpError;
+use super::cancel::Cancel;
 use super::gemm::Dense;
 use super::scratch::Scratch;
 use super::thinc::ThincModel;
@@ -160,12 +161,14 @@ impl Tok2Vec {
         })
     }
 
-    /// Token vectors [N, 96] from the six feature ids of each token, computed in `scratch`.
+    /// Token vectors [N, 96] from the six feature ids of each token, computed in `scratch`;
+    /// stops with [`NlpError::Cancelled`] between layers once `cancel` is set.
     pub fn forward<'s>(
         &self,
         features: &[[u64; 6]],
         scratch: &'s mut Scratch,
-    ) -> ArrayView2<'s, f32> {
+        cancel: &Cancel,
+    ) -> Result<ArrayView2<'s, f32>, NlpError> {
         let n = features.len();
         let x = &mut scratch.embedded;
         x.clear();
@@ -200,6 +203,7 @@ impl Tok2Vec {
             &mut h[PAD * WIDTH..(PAD + n) * WIDTH],
         );
         for block in &self.blocks {
+            cancel.check()?;
             seq2col(h, &mut scratch.windows);
             let cols = ArrayView2::from_shape((rows, WIDTH * 3), scratch.windows.as_slice())
                 .expect("rows x 3 widths");
@@ -208,8 +212,10 @@ impl Tok2Vec {
             block.forward_into(cols, &mut scratch.pieces, &mut scratch.update);
             h.iter_mut().zip(&scratch.update).for_each(|(a, u)| *a += u);
         }
-        ArrayView2::from_shape((n, WIDTH), &scratch.hidden[PAD * WIDTH..(PAD + n) * WIDTH])
-            .expect("n rows of 96")
+        Ok(
+            ArrayView2::from_shape((n, WIDTH), &scratch.hidden[PAD * WIDTH..(PAD + n) * WIDTH])
+                .expect("n rows of 96"),
+        )
     }
 }
 

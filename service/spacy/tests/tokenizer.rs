@@ -86,3 +86,58 @@ fn lexeme_norms_come_from_the_model_then_base_norms_then_lowercase() {
     // "I": shape "X" and prefix "X"... are reserved symbols (id 101), not hashes.
     assert_eq!(lex.features(&t.tokens[0])[3], 101);
 }
+
+/// Hostile single texts: long runs of affixes, nested brackets, many short words, a long URL.
+fn hostile(n: usize) -> Vec<(&'static str, String)> {
+    let mixed: String = "(),.;:!?\"'[]{}-…%$#*&".chars().cycle().take(n).collect();
+    vec![
+        ("x + )*n", format!("x{}", ")".repeat(n))),
+        (
+            "(*n + a + )*n",
+            format!("{}a{}", "(".repeat(n), ")".repeat(n)),
+        ),
+        ("'a '*n", "a ".repeat(n)),
+        (".*n", ".".repeat(n)),
+        ("http:// + a*n", format!("http://{}", "a".repeat(n))),
+        ("mixed punctuation word", mixed),
+        ("+5 + )*n", format!("+5{}", ")".repeat(n))),
+        ("x + .)*n", format!("x{}", ".)".repeat(n / 2))),
+        ("x + 's*n", format!("x{}", "'s".repeat(n / 2))),
+        ("a. + a.*n", "a.".repeat(n / 2)),
+        ("5km*n", "5km".repeat(n / 3)),
+        ("a:*n", "a:".repeat(n / 2)),
+    ]
+}
+
+#[test]
+fn the_work_per_text_grows_linearly_on_hostile_inputs() {
+    let tok = tokenizer();
+    assert!(
+        tok.is_linear(),
+        "the vendored patterns get windowed searches"
+    );
+    let n = 2_000;
+    for ((name, small), (_, large)) in hostile(n).into_iter().zip(hostile(2 * n)) {
+        let (tokens_small, work_small) = tok.tokenize_counted(&small).unwrap();
+        let (tokens_large, work_large) = tok.tokenize_counted(&large).unwrap();
+        // The counted path tokenizes exactly as the memoised one.
+        assert_eq!(tokens_small, tok.tokenize(&small).unwrap(), "{name}");
+        assert_eq!(tokens_large, tok.tokenize(&large).unwrap(), "{name}");
+        let ratio = work_large.total_bytes() as f64 / work_small.total_bytes().max(1) as f64;
+        println!(
+            "{name:24} n={n}: {:>9} bytes, 2n: {:>9} bytes, ratio {ratio:.2}; {} tokens",
+            work_small.total_bytes(),
+            work_large.total_bytes(),
+            tokens_small.tokens.len()
+        );
+        assert!(
+            ratio < 2.5,
+            "{name}: the work grew {ratio:.2}x when the text doubled ({work_small:?} -> {work_large:?})"
+        );
+        assert!(
+            work_large.total_bytes() < 200 * large.len() as u64,
+            "{name}: {work_large:?} for {} bytes",
+            large.len()
+        );
+    }
+}
