@@ -9,9 +9,12 @@ use sha2::{Digest, Sha256};
 
 use super::normalise;
 use crate::hyphenate::Hyphenator;
+use crate::limits::{AnalyseError, LIMITS, Limit, Limits, longest_word};
 use crate::readability::{Readability, readability};
-use spacy_en_core_sm::NlpError;
-use spacy_en_core_sm::pipeline::{Pipeline, Word};
+use crate::similarity::sentence_texts;
+use crate::text::paragraphs;
+use spacy_en_core_sm::pipeline::{Annotated, Pipeline, Word};
+use spacy_en_core_sm::{Cancel, NlpError};
 
 /// The hyphenation patterns, under the models folder.
 const HYPHENATION: &str = "hyphenation/hyph_en_GB.dic";
@@ -128,7 +131,8 @@ impl Analyzer {
         &self.models.pipeline
     }
 
-    /// Analyses one essay on the calling thread.
+    /// Analyses one essay on the calling thread, without the per-document limits (see
+    /// [`Analyzer::analyse_with`] for the server's path).
     pub fn analyse(&self, text: &str) -> Result<Analysis, NlpError> {
         let m = &self.models;
         let raw = m.pipeline.annotate(text)?;
@@ -139,6 +143,80 @@ impl Analyzer {
         } else {
             m.pipeline.annotate(&norm_text)?
         };
+        let readability = readability(&normalised, &m.hyphenator);
+        Ok(Analysis {
+            text: text.to_owned(),
+            normalised,
+            raw,
+            readability,
+        })
+    }
+
+    /// Analyses one essay within [`LIMITS`], stopping with [`AnalyseError::Cancelled`] once
+    /// `cancel` is set. The same analysis as [`Analyzer::analyse`] for every essay it takes.
+    pub fn analyse_with(&self, text: &str, cancel: &Cancel) -> Result<Analysis, AnalyseError> {
+        self.analyse_limited(text, cancel, &LIMITS)
+    }
+
+    /// [`Analyzer::analyse_with`] with other limits. Each check runs before the work it guards,
+    /// in linear time: the longest word and the paragraphs before tokenizing, the tokens after
+    /// tokenizing and before tagging and parsing, the sentences after parsing and before the
+    /// normalised document and readability.
+    pub fn analyse_limited(
+        &self,
+        text: &str,
+        cancel: &Cancel,
+        limits: &Limits,
+    ) -> Result<Analysis, AnalyseError> {
+        let m = &self.models;
+        if cancel.is_cancelled() {
+            return Err(AnalyseError::Cancelled);
+        }
+        let word = longest_word(text);
+        if word.chars > limits.max_word_chars {
+            return Err(AnalyseError::word(word, limits.max_word_chars));
+        }
+        let paragraph_count = paragraphs(text).len();
+        if paragraph_count > limits.max_paragraphs {
+            return Err(AnalyseError::count(
+                Limit::TooManyParagraphs,
+                "paragraphs",
+                paragraph_count,
+                limits.max_paragraphs,
+            ));
+        }
+        let annotate =
+            |t: &str| match m
+                .pipeline
+                .annotate_with_limit(t, cancel, limits.max_tokens)?
+            {
+                Annotated::Words(words) => Ok(words),
+                Annotated::TooManyTokens { tokens } => Err(AnalyseError::count(
+                    Limit::TooManyTokens,
+                    "tokens",
+                    tokens,
+                    limits.max_tokens,
+                )),
+            };
+        let raw = annotate(text)?;
+        let sentence_count = sentence_texts(&raw).len();
+        if sentence_count > limits.max_sentences {
+            return Err(AnalyseError::count(
+                Limit::TooManySentences,
+                "sentences",
+                sentence_count,
+                limits.max_sentences,
+            ));
+        }
+        let norm_text = normalise(text);
+        let normalised = if norm_text == text {
+            raw.clone()
+        } else {
+            annotate(&norm_text)?
+        };
+        if cancel.is_cancelled() {
+            return Err(AnalyseError::Cancelled);
+        }
         let readability = readability(&normalised, &m.hyphenator);
         Ok(Analysis {
             text: text.to_owned(),

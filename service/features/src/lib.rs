@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod errors;
 pub mod hyphenate;
+pub mod limits;
 pub mod readability;
 pub mod similarity;
 pub mod syntax;
@@ -23,7 +24,15 @@ use spacy_en_core_sm::pychar::is_space;
 
 pub use analysis::{Analysis, Analyzer};
 pub use errors::ErrorCounts;
+pub use limits::{AnalyseError, LIMITS, Limit, Limits};
 pub use similarity::{EmbeddingInputs, EmbeddingLookup};
+pub use spacy_en_core_sm::Cancel;
+
+/// The version of the feature code. Bump it whenever any feature value can change (a definition,
+/// the parse, a limit's effect, the arithmetic); the server puts it into its fingerprint, so
+/// clients' caches never serve rows computed by older code. `tests/parity/golden.rs` fails when
+/// the values change and this version does not.
+pub const FEATURE_CODE_VERSION: u32 = 1;
 
 /// What a column is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,6 +122,70 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Result<f64, FeatureError> {
     Ok(if norm == 0.0 { 0.0 } else { dot / norm })
 }
 
+/// Population variance of the cosines of every sentence pair i < j (0 under 2 sentences), in
+/// O(sentences) memory: the pairs' cosines are computed twice, once for their mean and once for
+/// the squared deviations, each time in the pair order (0,1), (0,2), ..., (1,2), ... and with
+/// the same arithmetic as [`cosine`], so the result is the same to the bit as summing a list of
+/// all pairs (which held 3 GB for 28,000 sentences).
+pub fn sent_similarity_variance(sentences: &[&[f32]]) -> Result<f64, FeatureError> {
+    let n = sentences.len();
+    if n < 2 {
+        return Ok(0.0);
+    }
+    let dim = sentences[0].len();
+    if let Some(other) = sentences.iter().find(|s| s.len() != dim) {
+        return Err(FeatureError::Dimension(dim, other.len()));
+    }
+    let wide: Vec<Vec<f64>> = sentences
+        .iter()
+        .map(|s| s.iter().map(|&x| f64::from(x)).collect())
+        .collect();
+    // Each norm is the same sequential sum of squares `cosine` accumulates beside the dot.
+    let norms: Vec<f64> = wide
+        .iter()
+        .map(|v| v.iter().fold(0.0, |acc, x| acc + x * x).sqrt())
+        .collect();
+    let pairs = (n * (n - 1) / 2) as f64;
+    let mut sum = 0.0f64;
+    for_each_pair_cosine(&wide, &norms, |c| sum += c);
+    let mean = sum / pairs;
+    let mut squares = 0.0f64;
+    for_each_pair_cosine(&wide, &norms, |c| squares += (c - mean) * (c - mean));
+    Ok(squares / pairs)
+}
+
+/// Calls `f` with the cosine of every pair i < j in order (0,1), (0,2), ..., (1,2), ...; four
+/// dot products at a time, each summed sequentially, so the values are `cosine`'s.
+fn for_each_pair_cosine(v: &[Vec<f64>], norms: &[f64], mut f: impl FnMut(f64)) {
+    let cos = |dot: f64, i: usize, j: usize| {
+        let norm = norms[i] * norms[j];
+        if norm == 0.0 { 0.0 } else { dot / norm }
+    };
+    for i in 0..v.len() {
+        let a = &v[i];
+        let mut j = i + 1;
+        while j + 4 <= v.len() {
+            let (b0, b1, b2, b3) = (&v[j], &v[j + 1], &v[j + 2], &v[j + 3]);
+            let mut d = [0.0f64; 4];
+            for k in 0..a.len() {
+                d[0] += a[k] * b0[k];
+                d[1] += a[k] * b1[k];
+                d[2] += a[k] * b2[k];
+                d[3] += a[k] * b3[k];
+            }
+            for (o, dot) in d.into_iter().enumerate() {
+                f(cos(dot, i, j + o));
+            }
+            j += 4;
+        }
+        for b in &v[j..] {
+            let dot = a.iter().zip(b).fold(0.0, |acc, (x, y)| acc + x * y);
+            f(cos(dot, i, j));
+            j += 1;
+        }
+    }
+}
+
 fn find<'a>(
     lookup: &'a dyn EmbeddingLookup,
     role: &'static str,
@@ -147,19 +211,7 @@ pub fn similarity_features(
         .iter()
         .map(|s| find(lookup, "sentence", s))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut pairs = Vec::new();
-    for i in 0..sentences.len() {
-        for j in i + 1..sentences.len() {
-            pairs.push(cosine(sentences[i], sentences[j])?);
-        }
-    }
-    let sent_similarity_variance = if sentences.len() < 2 {
-        0.0
-    } else {
-        let n = pairs.len() as f64;
-        let mean = pairs.iter().sum::<f64>() / n;
-        pairs.iter().map(|c| (c - mean) * (c - mean)).sum::<f64>() / n
-    };
+    let sent_similarity_variance = sent_similarity_variance(&sentences)?;
     let relevance = inputs
         .paragraphs
         .iter()

@@ -25,23 +25,46 @@ pub struct Syntax {
     pub pronoun_noun_ratio: f64,
 }
 
-fn depth(words: &[Word], mut i: usize) -> usize {
-    let mut d = 0;
-    // A well-formed parse reaches a root within len steps; the bound guards a malformed one.
-    while words[i].head != i && d <= words.len() {
-        d += 1;
-        i = words[i].head;
+/// Head hops from each token to its root (a root has 0), in linear time: each token's depth is
+/// computed once, from the first known depth on its way up. A token that never reaches a root
+/// (a malformed parse with a cycle) gets `len + 1`, as a walk bounded by `len + 1` steps would.
+fn depths(words: &[Word]) -> Vec<usize> {
+    const UNKNOWN: usize = usize::MAX;
+    let n = words.len();
+    let mut depth = vec![UNKNOWN; n];
+    let mut path = Vec::new();
+    for start in 0..n {
+        path.clear();
+        let mut i = start;
+        let base = loop {
+            if depth[i] != UNKNOWN {
+                break depth[i];
+            }
+            if words[i].head == i {
+                depth[i] = 0;
+                break 0;
+            }
+            if path.len() > n {
+                break n + 1;
+            }
+            path.push(i);
+            i = words[i].head;
+        };
+        for (k, &t) in path.iter().enumerate() {
+            depth[t] = (base + (path.len() - k)).min(n + 1);
+        }
     }
-    d
+    depth
 }
 
 /// Syntax features of an annotated raw document.
 pub fn syntax(words: &[Word]) -> Syntax {
     let sentences = sentence_ranges(words);
+    let depth = depths(words);
     let depths: Vec<usize> = sentences
         .iter()
         .filter(|(a, b)| b > a)
-        .map(|&(a, b)| (a..b).map(|i| depth(words, i)).max().unwrap_or(0))
+        .map(|&(a, b)| depth[a..b].iter().copied().max().unwrap_or(0))
         .collect();
     let parse_tree_depth = if depths.is_empty() {
         0.0
@@ -93,5 +116,53 @@ pub fn syntax(words: &[Word]) -> Syntax {
             count(&|w| w.pos == "PRON"),
             count(&|w| w.pos == "NOUN" || w.pos == "PROPN"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(head: usize) -> Word {
+        Word {
+            text: "w".into(),
+            spacy: true,
+            tag: String::new(),
+            pos: String::new(),
+            dep: String::new(),
+            head,
+            sent_start: false,
+            is_space: false,
+            is_punct: false,
+        }
+    }
+
+    /// The walk from each token to its root, bounded by `len + 1` steps.
+    fn walked(words: &[Word], mut i: usize) -> usize {
+        let mut d = 0;
+        while words[i].head != i && d <= words.len() {
+            d += 1;
+            i = words[i].head;
+        }
+        d
+    }
+
+    #[test]
+    fn depths_equal_the_bounded_walk() {
+        let trees: Vec<Vec<usize>> = vec![
+            vec![],
+            vec![0],
+            vec![1, 1, 1],
+            // A chain: token i's head is i + 1, the last is the root.
+            (1..=200).map(|h| h.min(199)).collect(),
+            vec![2, 0, 2, 2, 3],
+            // Malformed: 0 -> 1 -> 0 never reaches a root; 2 leads into that cycle.
+            vec![1, 0, 1, 3],
+        ];
+        for heads in trees {
+            let words: Vec<Word> = heads.iter().map(|&h| word(h)).collect();
+            let want: Vec<usize> = (0..words.len()).map(|i| walked(&words, i)).collect();
+            assert_eq!(depths(&words), want, "{heads:?}");
+        }
     }
 }

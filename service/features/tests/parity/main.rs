@@ -4,9 +4,13 @@
 //! (600 essays' annotations, 2,284 essays' features) in `../shared/data` (or `$HEMMA_ORACLE_DIR` /
 //! `$HEMMA_ESSAYS_FILE`). Without the oracle those two tests say so and pass, unless
 //! `HEMMA_REQUIRE_ORACLE=1` (CI sets it), when they fail. The tokenizer's hand-written cases are
-//! in the spaCy crate's own tests. One binary: the feature API tests are a module of it.
+//! in the spaCy crate's own tests. One binary: the feature API, limit, golden-value
+//! (`FEATURE_CODE_VERSION`) and streaming-variance tests are modules of it.
 
 mod features_api;
+mod golden;
+mod limits;
+mod similarity_variance;
 mod support;
 
 use essay_features::analysis::Analyzer;
