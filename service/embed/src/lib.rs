@@ -91,6 +91,13 @@ pub enum EngineError {
     /// Inference on a batch failed.
     #[error("inference failed: {0}")]
     Run(String),
+    /// The engine panicked on a batch; that batch failed, the engine goes on.
+    #[error("the engine panicked on this batch: {0}")]
+    Panicked(String),
+    /// The engine cannot run any more batches (e.g. the device was lost): the engine thread
+    /// stops and the server reports itself failed so that it is restarted.
+    #[error("the engine is lost and stops: {0}")]
+    Lost(String),
 }
 
 /// A loaded model that turns token batches into [CLS] embeddings; owned by one thread.

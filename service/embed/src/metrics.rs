@@ -30,6 +30,9 @@ pub struct Metrics {
     pub inference_duration: Family<EngineLabels, Histogram>,
     /// `embedded_texts_total`.
     pub embedded_texts: Counter,
+    /// `engine_panics_total`: batches whose engine call panicked (the batch failed, the engine
+    /// went on).
+    pub engine_panics: Counter,
 }
 
 impl Default for Metrics {
@@ -55,6 +58,7 @@ impl Metrics {
                 seconds as fn() -> Histogram,
             ),
             embedded_texts: Counter::default(),
+            engine_panics: Counter::default(),
         };
         registry.register(
             "queue_depth",
@@ -78,6 +82,11 @@ impl Metrics {
             m.inference_duration.clone(),
         );
         registry.register("embedded_texts", "Texts embedded", m.embedded_texts.clone());
+        registry.register(
+            "engine_panics",
+            "Engine batches that panicked (the batch failed, later batches ran)",
+            m.engine_panics.clone(),
+        );
         m
     }
 

@@ -6,13 +6,22 @@
 //! hands it to the thread that alone owns the [`Engine`]. Cutting only when the engine is free
 //! lets requests that arrive during a batch share the next one. Each sequence's result goes back
 //! on its own oneshot; sequences whose requester has gone are skipped.
+//!
+//! Fair sharing (docs/architecture.md): every sequence belongs to a requester. Each batch is cut
+//! around the oldest sequence of the requester served least recently, so a small request waits for
+//! at most one batch of a heavy one; and a [`Requester`] (an extraction) holds at most
+//! [`QueueConfig::share`] places at once, so it cannot fill the queue that others' `Embed` calls
+//! need. An engine panic fails its batch only; an [`EngineError::Lost`] stops the engine thread,
+//! which [`Embedder::stopped`] reports.
 
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ndarray::Array2;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::plan::{self, Budget};
 use super::shapes::ShapeBuckets;
@@ -64,6 +73,8 @@ pub struct QueueConfig {
     pub budget: Budget,
     /// Texts waiting at most.
     pub capacity: usize,
+    /// Places one [`Requester`] holds at once at most (at least 1, at most `capacity`).
+    pub share: usize,
     /// Static shapes batches are padded to (dynamic: none).
     pub shapes: ShapeBuckets,
 }
@@ -71,10 +82,12 @@ pub struct QueueConfig {
 /// One sequence waiting for the engine.
 struct Pending {
     seq: u64,
+    requester: u64,
     ids: Vec<u32>,
     reply: oneshot::Sender<Result<Vec<f32>, EngineError>>,
     span: tracing::Span,
     _permit: OwnedSemaphorePermit,
+    _share: Option<OwnedSemaphorePermit>,
     _depth: DepthGuard,
 }
 
@@ -111,9 +124,22 @@ struct Inner {
     tx: mpsc::Sender<Pending>,
     permits: Arc<Semaphore>,
     capacity: usize,
+    share: usize,
     info: EngineInfo,
     metrics: Metrics,
     next_seq: AtomicU64,
+    next_requester: AtomicU64,
+    /// Closed when the engine thread ends.
+    engine_alive: watch::Receiver<()>,
+}
+
+/// One request's handle on the queue: its texts wait for places instead of being refused, are
+/// scheduled fairly against other requests', and hold at most [`QueueConfig::share`] places.
+#[derive(Debug)]
+pub struct Requester {
+    embedder: Embedder,
+    id: u64,
+    share: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Embedder {
@@ -144,11 +170,16 @@ impl Embedder {
             .ids;
         let (ready_tx, ready_rx) = oneshot::channel();
         let (batch_tx, batch_rx) = mpsc::channel::<Job>(1);
+        let (alive_tx, engine_alive) = watch::channel(());
         let engine_metrics = metrics.clone();
         let shapes = config.shapes.clone();
         std::thread::Builder::new()
             .name("hemma-engine".into())
-            .spawn(move || engine_thread(load, warmup, shapes, ready_tx, batch_rx, engine_metrics))
+            .spawn(move || {
+                // Dropped when the thread ends, however it ends: `stopped` resolves.
+                let _alive = alive_tx;
+                engine_thread(load, warmup, shapes, ready_tx, batch_rx, engine_metrics)
+            })
             .map_err(|e| EngineError::Load(format!("cannot start the engine thread: {e}")))?;
         let info = ready_rx
             .await
@@ -161,9 +192,12 @@ impl Embedder {
                 tx,
                 permits: Arc::new(Semaphore::new(config.capacity)),
                 capacity: config.capacity,
+                share: config.share.clamp(1, config.capacity.max(1)),
                 info,
                 metrics,
                 next_seq: AtomicU64::new(0),
+                next_requester: AtomicU64::new(0),
+                engine_alive,
             }),
         })
     }
@@ -183,6 +217,31 @@ impl Embedder {
         self.inner.capacity
     }
 
+    /// Places one [`Requester`] holds at once at most.
+    pub fn share(&self) -> usize {
+        self.inner.share
+    }
+
+    /// A new requester (one per request) for texts that should wait rather than be refused.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            embedder: self.clone(),
+            id: self.fresh_requester(),
+            share: Arc::new(Semaphore::new(self.inner.share)),
+        }
+    }
+
+    /// Resolves when the engine thread has ended (it never ends while this embedder lives,
+    /// unless the engine was lost); holds no reference to the queue.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut alive = self.inner.engine_alive.clone();
+        async move { while alive.changed().await.is_ok() {} }
+    }
+
+    fn fresh_requester(&self) -> u64 {
+        self.inner.next_requester.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Embeds `texts`, batched with whatever else is waiting; refuses at once when the queue
     /// has no room for all of them.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Embedding, EmbedError> {
@@ -199,37 +258,16 @@ impl Embedder {
                     capacity: inner.capacity,
                 }
             })?;
-        self.embed_with(texts, permit).await
-    }
-
-    /// Embeds `texts` like [`Embedder::embed`] but waits (first come, first served) for queue
-    /// places instead of refusing; for the server's own work, such as an extraction's strings.
-    /// More texts than [`Embedder::capacity`] are refused, as they could never fit.
-    pub async fn embed_waiting(&self, texts: Vec<String>) -> Result<Embedding, EmbedError> {
-        let inner = &self.inner;
-        let n = texts.len();
-        let too_many = || EmbedError::QueueFull {
-            requested: n,
-            free: inner.permits.available_permits(),
-            capacity: inner.capacity,
-        };
-        let k = u32::try_from(n).map_err(|_| too_many())?;
-        if n > inner.capacity {
-            return Err(too_many());
-        }
-        let permit = inner
-            .permits
-            .clone()
-            .acquire_many_owned(k)
+        self.embed_with(self.fresh_requester(), texts, permit, None)
             .await
-            .map_err(|_| EmbedError::EngineGone)?;
-        self.embed_with(texts, permit).await
     }
 
     async fn embed_with(
         &self,
+        requester: u64,
         texts: Vec<String>,
         mut permit: OwnedSemaphorePermit,
+        mut share: Option<OwnedSemaphorePermit>,
     ) -> Result<Embedding, EmbedError> {
         let inner = &self.inner;
         let n = texts.len();
@@ -253,12 +291,14 @@ impl Embedder {
             truncated.push(enc.truncated);
             let pending = Pending {
                 seq: inner.next_seq.fetch_add(1, Ordering::Relaxed),
+                requester,
                 ids: enc.ids,
                 reply,
                 span: tracing::Span::current(),
                 _permit: permit
                     .split(1)
                     .expect("one permit was acquired for every text"),
+                _share: share.as_mut().and_then(|s| s.split(1)),
                 _depth: DepthGuard::new(&inner.metrics.queue_depth),
             };
             inner
@@ -284,10 +324,49 @@ impl Embedder {
     }
 }
 
+impl Requester {
+    /// Embeds `texts`, waiting (first come, first served) for places in this requester's share
+    /// and in the queue; more texts than the share are refused, as they could never fit.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Embedding, EmbedError> {
+        let inner = &self.embedder.inner;
+        let n = texts.len();
+        let too_many = || EmbedError::QueueFull {
+            requested: n,
+            free: self.share.available_permits(),
+            capacity: inner.share,
+        };
+        let k = u32::try_from(n).map_err(|_| too_many())?;
+        if n > inner.share {
+            return Err(too_many());
+        }
+        let share = self
+            .share
+            .clone()
+            .acquire_many_owned(k)
+            .await
+            .map_err(|_| EmbedError::EngineGone)?;
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_many_owned(k)
+            .await
+            .map_err(|_| EmbedError::EngineGone)?;
+        self.embedder
+            .embed_with(self.id, texts, permit, Some(share))
+            .await
+    }
+}
+
+/// Batches for which the batcher remembers whom it served.
+const REMEMBERED_BATCHES: u64 = 1024;
+
 /// Whenever the engine is free, cuts a batch from everything waiting and hands it over.
 async fn batcher(mut rx: mpsc::Receiver<Pending>, engine: mpsc::Sender<Job>, budget: Budget) {
     let engine_slot = Arc::new(Semaphore::new(1));
     let mut waiting: Vec<Pending> = Vec::new(); // sorted by length
+    // The batch number that last served each requester (recent ones only).
+    let mut last_served: HashMap<u64, u64> = HashMap::new();
+    let mut batches: u64 = 0;
     let insert = |waiting: &mut Vec<Pending>, p: Pending| {
         let at = waiting.partition_point(|w| w.ids.len() <= p.ids.len());
         waiting.insert(at, p);
@@ -306,12 +385,22 @@ async fn batcher(mut rx: mpsc::Receiver<Pending>, engine: mpsc::Sender<Job>, bud
             insert(&mut waiting, p);
         }
         waiting.retain(|p| !p.reply.is_closed());
-        let Some(oldest) = (0..waiting.len()).min_by_key(|&i| waiting[i].seq) else {
+        // The oldest sequence of the requester served least recently (never: first).
+        let Some(anchor) = (0..waiting.len()).min_by_key(|&i| {
+            let p = &waiting[i];
+            (last_served.get(&p.requester).copied().unwrap_or(0), p.seq)
+        }) else {
             continue;
         };
         let lens: Vec<usize> = waiting.iter().map(|p| p.ids.len()).collect();
-        let range = plan::next_batch(&lens, oldest, budget);
+        let range = plan::next_batch(&lens, anchor, budget);
         let batch: Vec<Pending> = waiting.drain(range).collect();
+        batches += 1;
+        for p in &batch {
+            last_served.insert(p.requester, batches);
+        }
+        // Forgetting a requester served long ago only raises its priority; it bounds the map.
+        last_served.retain(|_, at| batches - *at < REMEMBERED_BATCHES);
         if engine.send(Job { batch, _slot: slot }).await.is_err() {
             return;
         }
@@ -378,7 +467,14 @@ fn engine_thread<F>(
         let tokens = TokenBatch::pad_to(&rows, shapes.shape_for(rows.len(), longest));
         let span = tracing::info_span!(parent: &batch[0].span, "batch", rows = tokens.rows(), padded_tokens = tokens.padded_tokens());
         let start = Instant::now();
-        let result = span.in_scope(|| engine.embed(&tokens));
+        let result = span.in_scope(|| {
+            std::panic::catch_unwind(AssertUnwindSafe(|| engine.embed(&tokens))).unwrap_or_else(
+                |panic| {
+                    metrics.engine_panics.inc();
+                    Err(EngineError::Panicked(panic_message(panic.as_ref())))
+                },
+            )
+        });
         let seconds = start.elapsed().as_secs_f64();
         metrics.record_batch(&info.engine, tokens.rows(), tokens.padded_tokens(), seconds);
         span.in_scope(|| tracing::debug!(seconds, "batch done"));
@@ -393,9 +489,22 @@ fn engine_thread<F>(
                 for p in batch {
                     let _ = p.reply.send(Err(e.clone()));
                 }
+                if matches!(e, EngineError::Lost(_)) {
+                    tracing::error!("the engine thread stops: its engine is lost");
+                    return;
+                }
             }
         }
     }
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 #[cfg(test)]
@@ -443,6 +552,7 @@ pub(crate) mod tests {
                 max_rows: 8,
             },
             capacity,
+            share: capacity,
             shapes: ShapeBuckets::dynamic(),
         };
         let e = Embedder::start(
@@ -503,5 +613,217 @@ pub(crate) mod tests {
         let out = e.embed(vec![long, "short".into()]).await.unwrap();
         assert_eq!(out.token_counts[0], 64);
         assert_eq!(out.truncated, vec![true, false]);
+    }
+
+    /// Engine double for scheduling tests: records each batch's first token ids, waits for a
+    /// gate before each batch (when given), panics on `panic_on` and is lost on `lost_on`.
+    struct ScriptedEngine {
+        log: Arc<Mutex<Vec<Vec<u32>>>>,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+        panic_on: u32,
+        lost_on: u32,
+    }
+
+    impl Engine for ScriptedEngine {
+        fn info(&self) -> EngineInfo {
+            FakeEngine {
+                batches: Arc::default(),
+            }
+            .info()
+        }
+        fn embed(&mut self, batch: &TokenBatch) -> Result<Array2<f32>, EngineError> {
+            let firsts: Vec<u32> = (0..batch.rows())
+                .map(|r| batch.ids[[r, 1]] as u32)
+                .collect();
+            self.log.lock().unwrap().push(firsts.clone());
+            if let Some(gate) = &self.gate {
+                let _ = gate.recv();
+            }
+            if firsts.contains(&self.panic_on) {
+                panic!("scripted panic");
+            }
+            if firsts.contains(&self.lost_on) {
+                return Err(EngineError::Lost("scripted loss".into()));
+            }
+            Ok(Array2::zeros((batch.rows(), 3)))
+        }
+    }
+
+    /// The first token id of `word` (after [CLS]).
+    fn first_id(word: &str) -> u32 {
+        tokenizer().encode(0, word).unwrap().ids[1]
+    }
+
+    struct Scripted {
+        embedder: Embedder,
+        log: Arc<Mutex<Vec<Vec<u32>>>>,
+        gate: Option<std::sync::mpsc::Sender<()>>,
+        metrics: Metrics,
+    }
+
+    async fn scripted(capacity: usize, share: usize, gated: bool) -> Scripted {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (gate_tx, gate_rx) = std::sync::mpsc::channel();
+        let engine = ScriptedEngine {
+            log: log.clone(),
+            gate: gated.then_some(gate_rx),
+            panic_on: first_id("panic"),
+            lost_on: first_id("lost"),
+        };
+        if gated {
+            gate_tx.send(()).unwrap(); // the warm-up batch
+        }
+        let metrics = Metrics::default();
+        let config = QueueConfig {
+            budget: Budget {
+                max_tokens: 4096,
+                max_rows: 4,
+            },
+            capacity,
+            share,
+            shapes: ShapeBuckets::dynamic(),
+        };
+        let embedder = Embedder::start(
+            move || Ok(Box::new(engine) as Box<dyn Engine>),
+            tokenizer(),
+            config,
+            metrics.clone(),
+        )
+        .await
+        .unwrap();
+        Scripted {
+            embedder,
+            log,
+            gate: gated.then_some(gate_tx),
+            metrics,
+        }
+    }
+
+    /// Waits until `queue_depth` reaches `depth` (a wait on the queue's own counter, not a
+    /// timing assertion).
+    async fn until_depth(metrics: &Metrics, depth: i64) {
+        while metrics.queue_depth.get() < depth {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_request_is_cut_before_a_heavy_requests_remaining_batches() {
+        let q = scripted(64, 16, true).await;
+        let heavy_id = first_id("apple");
+        let small_id = first_id("zebra");
+        let heavy = q.embedder.requester();
+        let heavy_run = tokio::spawn(async move {
+            let pieces = (0..8).map(|_| heavy.embed(vec!["apple pie".to_owned(); 4]));
+            futures::future::try_join_all(pieces).await
+        });
+        // The heavy requester holds its share (16 places); the engine is held on its first batch.
+        until_depth(&q.metrics, 16).await;
+        let small = {
+            let e = q.embedder.clone();
+            tokio::spawn(async move { e.embed(vec!["zebra".to_owned()]).await })
+        };
+        until_depth(&q.metrics, 17).await;
+        let gate = q.gate.clone().unwrap();
+        for _ in 0..64 {
+            let _ = gate.send(());
+        }
+        small.await.unwrap().expect("the small request is answered");
+        heavy_run
+            .await
+            .unwrap()
+            .expect("the heavy request is answered");
+        let log = q.log.lock().unwrap().clone();
+        let batches: Vec<&Vec<u32>> = log.iter().skip(1).collect(); // after the warm-up
+        let small_at = batches
+            .iter()
+            .position(|b| b.contains(&small_id))
+            .expect("the small text ran");
+        let heavy_after = batches
+            .iter()
+            .skip(small_at + 1)
+            .filter(|b| b.contains(&heavy_id))
+            .count();
+        assert_eq!(
+            small_at, 1,
+            "the small request's batch is the first cut after it arrived: {batches:?}"
+        );
+        assert!(
+            heavy_after >= 6,
+            "the heavy request still had batches to run after it: {batches:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_heavy_requester_holds_at_most_its_share_so_others_are_not_refused() {
+        let q = scripted(32, 8, true).await;
+        let heavy = q.embedder.requester();
+        let _heavy_run = tokio::spawn(async move {
+            let pieces = (0..8).map(|_| heavy.embed(vec!["apple".to_owned(); 4]));
+            futures::future::join_all(pieces).await
+        });
+        until_depth(&q.metrics, 8).await;
+        tokio::task::yield_now().await;
+        assert_eq!(
+            q.metrics.queue_depth.get(),
+            8,
+            "the share caps what it queues"
+        );
+        let small = {
+            let e = q.embedder.clone();
+            tokio::spawn(async move { e.embed(vec!["zebra".to_owned(); 16]).await })
+        };
+        until_depth(&q.metrics, 24).await;
+        let gate = q.gate.clone().unwrap();
+        for _ in 0..64 {
+            let _ = gate.send(());
+        }
+        assert!(
+            small.await.unwrap().is_ok(),
+            "16 of 24 free places were enough"
+        );
+        let err = q
+            .embedder
+            .requester()
+            .embed(vec!["x".to_owned(); 9])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EmbedError::QueueFull {
+                    requested: 9,
+                    capacity: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_alone_and_the_engine_goes_on() {
+        let q = scripted(16, 16, false).await;
+        let err = q.embedder.embed(vec!["panic".into()]).await.unwrap_err();
+        assert!(err.to_string().contains("scripted panic"), "{err}");
+        assert_eq!(q.metrics.engine_panics.get(), 1);
+        let ok = q
+            .embedder
+            .embed(vec!["fine".into(), "also fine".into()])
+            .await;
+        assert!(ok.is_ok(), "later batches run: {ok:?}");
+    }
+
+    #[tokio::test]
+    async fn a_lost_engine_stops_and_says_so() {
+        let q = scripted(16, 16, false).await;
+        let stopped = q.embedder.stopped();
+        let err = q.embedder.embed(vec!["lost".into()]).await.unwrap_err();
+        assert!(err.to_string().contains("scripted loss"), "{err}");
+        tokio::time::timeout(std::time::Duration::from_secs(30), stopped)
+            .await
+            .expect("stopped resolves once the engine thread has ended");
+        let after = q.embedder.embed(vec!["fine".into()]).await.unwrap_err();
+        assert!(matches!(after, EmbedError::EngineGone), "{after}");
     }
 }
