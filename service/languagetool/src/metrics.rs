@@ -8,10 +8,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::upstream::redact;
+
 /// Labels of a call to one LanguageTool instance.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
-    /// The instance's base URL (bounded by the configuration).
+    /// The instance's base URL, credentials and query values redacted (bounded by the configuration).
     pub upstream: String,
     /// `ok`, `transport`, `timeout`, `busy`, `too_long`, `rejected`, `failed` or `malformed`.
     pub outcome: String,
@@ -20,7 +22,7 @@ pub struct UpstreamLabels {
 /// Labels naming one LanguageTool instance.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct InstanceLabels {
-    /// The instance's base URL.
+    /// The instance's base URL, credentials and query values redacted.
     pub upstream: String,
 }
 
@@ -50,6 +52,10 @@ pub struct Metrics {
     pub cache_evictions: Counter,
     /// `languagetool_cache_bytes`: result bytes held in memory.
     pub cache_bytes: Gauge,
+    /// `languagetool_disk_cache_bytes`: result bytes on disk, as counted since the last sweep.
+    pub disk_cache_bytes: Gauge,
+    /// `languagetool_disk_cache_evictions_total`: files removed to stay under the disk cap.
+    pub disk_cache_evictions: Counter,
 }
 
 /// Decrements the in-flight gauge when dropped.
@@ -80,6 +86,8 @@ impl Metrics {
         let cache_misses = Counter::default();
         let cache_evictions = Counter::default();
         let cache_bytes = Gauge::default();
+        let disk_cache_bytes = Gauge::default();
+        let disk_cache_evictions = Counter::default();
         registry.register(
             "languagetool_requests",
             "Calls to LanguageTool instances by outcome",
@@ -120,6 +128,16 @@ impl Metrics {
             "Bytes of check results held in the memory cache",
             cache_bytes.clone(),
         );
+        registry.register(
+            "languagetool_disk_cache_bytes",
+            "Bytes of check results in the disk cache (counted at each sweep, plus writes since)",
+            disk_cache_bytes.clone(),
+        );
+        registry.register(
+            "languagetool_disk_cache_evictions",
+            "Result files removed from the disk cache, oldest first, to stay under its size cap",
+            disk_cache_evictions.clone(),
+        );
         Metrics {
             languagetool_requests,
             languagetool_duration,
@@ -129,13 +147,15 @@ impl Metrics {
             cache_misses,
             cache_evictions,
             cache_bytes,
+            disk_cache_bytes,
+            disk_cache_evictions,
         }
     }
 
-    /// Records one call to a LanguageTool instance.
+    /// Records one call to a LanguageTool instance (its URL is redacted in the label).
     pub fn record_upstream(&self, upstream: &str, outcome: &str, seconds: f64) {
         let labels = UpstreamLabels {
-            upstream: upstream.to_owned(),
+            upstream: redact(upstream),
             outcome: outcome.to_owned(),
         };
         self.languagetool_requests.get_or_create(&labels).inc();
@@ -144,11 +164,11 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Marks a LanguageTool instance in or out of the pool.
+    /// Marks a LanguageTool instance in or out of the pool (its URL is redacted in the label).
     pub fn set_upstream_healthy(&self, upstream: &str, healthy: bool) {
         self.languagetool_healthy
             .get_or_create(&InstanceLabels {
-                upstream: upstream.to_owned(),
+                upstream: redact(upstream),
             })
             .set(i64::from(healthy));
     }
@@ -177,5 +197,12 @@ impl Metrics {
     pub fn record_cache_store(&self, evicted: u64, bytes: usize) {
         self.cache_evictions.inc_by(evicted);
         self.cache_bytes.set(bytes as i64);
+    }
+
+    /// Records the disk cache's size and the files a sweep removed to get under its cap.
+    pub fn record_disk_cache(&self, evicted: u64, bytes: u64) {
+        self.disk_cache_evictions.inc_by(evicted);
+        self.disk_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 
 use super::options::CheckOptions;
 use super::response::Received;
-use super::upstream::{Upstream, UpstreamError};
+use super::upstream::{Upstream, UpstreamError, redact};
 use crate::metrics::Metrics;
 
 /// The text a probe checks.
@@ -129,7 +129,7 @@ pub enum PoolError {
 /// What `/readyz` shows of one instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpstreamStatus {
-    /// Base URL.
+    /// Base URL, credentials and query values redacted.
     pub url: String,
     /// In the pool.
     pub healthy: bool,
@@ -165,6 +165,8 @@ struct Health {
 #[derive(Debug)]
 struct Instance {
     upstream: Box<dyn Upstream>,
+    /// The upstream's URL as every log line, metric, error and status shows it (redacted once).
+    name: String,
     in_flight: AtomicUsize,
     health: Mutex<Health>,
 }
@@ -214,6 +216,7 @@ impl Pool {
         let instances = upstreams
             .into_iter()
             .map(|upstream| Instance {
+                name: redact(upstream.url()),
                 upstream,
                 in_flight: AtomicUsize::new(0),
                 health: Mutex::new(Health {
@@ -286,7 +289,7 @@ impl Pool {
             .map(|i| {
                 let h = i.health();
                 UpstreamStatus {
-                    url: i.upstream.url().to_owned(),
+                    url: i.name.clone(),
                     healthy: h.healthy,
                     in_flight: i.in_flight.load(Ordering::Relaxed),
                     last_error: h.last_error.clone(),
@@ -318,11 +321,7 @@ impl Pool {
             .iter()
             .map(|i| {
                 let why = i.health().last_error.clone();
-                format!(
-                    "{}: {}",
-                    i.upstream.url(),
-                    why.unwrap_or_else(|| "busy".into())
-                )
+                format!("{}: {}", i.name, why.unwrap_or_else(|| "busy".into()))
             })
             .collect::<Vec<_>>()
             .join("; ");
@@ -340,8 +339,7 @@ impl Pool {
             h.next_probe = Instant::now() + h.backoff;
             h.last_error = Some(why);
         }
-        self.metrics
-            .set_upstream_healthy(instance.upstream.url(), false);
+        self.metrics.set_upstream_healthy(&instance.name, false);
         self.changed.send_replace(());
         self.wake_prober.notify_one();
     }
@@ -367,7 +365,7 @@ impl Pool {
                 return Err(self.unavailable());
             };
             let instance = &self.instances[index];
-            let url = instance.upstream.url();
+            let url = instance.name.as_str();
             instance.in_flight.fetch_add(1, Ordering::Relaxed);
             let guard = InFlight(&instance.in_flight);
             let start = Instant::now();
@@ -455,7 +453,7 @@ impl Pool {
                 }
                 Err(e @ UpstreamError::Malformed { .. }) => {
                     self.metrics.record_upstream(url, "malformed", seconds);
-                    return Err(PoolError::Malformed(e.to_string()));
+                    return Err(PoolError::Malformed(e.naming(url).to_string()));
                 }
             }
         }
@@ -464,7 +462,7 @@ impl Pool {
     /// Probes one instance: a small check (health and version) and its text limit.
     async fn probe(&self, index: usize) {
         let instance = &self.instances[index];
-        let url = instance.upstream.url();
+        let url = instance.name.as_str();
         let timeout = self.config.timeout;
         let checked = tokio::time::timeout(
             timeout,
@@ -481,7 +479,7 @@ impl Pool {
                 let _ = self.fatal.set(why.clone());
                 Err(why)
             }
-            Ok(Err(e)) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.naming(url).to_string()),
             Ok(Ok(received)) => {
                 let version = self.version.get_or_init(|| received.version.clone());
                 if *version != received.version {
@@ -637,6 +635,10 @@ mod tests {
     }
 
     async fn pool_of(upstreams: &[Arc<Scripted>]) -> Arc<Pool> {
+        pool_with(upstreams, Metrics::default()).await
+    }
+
+    async fn pool_with(upstreams: &[Arc<Scripted>], metrics: Metrics) -> Arc<Pool> {
         let boxed = upstreams
             .iter()
             .map(|u| Box::new(Shared(u.clone())) as Box<dyn Upstream>)
@@ -646,7 +648,7 @@ mod tests {
             busy_backoff: Duration::from_millis(1),
             ..PoolConfig::default()
         };
-        let pool = Pool::start(boxed, config, CheckOptions::default(), Metrics::default());
+        let pool = Pool::start(boxed, config, CheckOptions::default(), metrics);
         // Both probed in: wait until every instance is healthy.
         while pool.status().upstreams.iter().any(|u| !u.healthy) {
             pool.wait_ready().await.unwrap();
@@ -760,5 +762,41 @@ mod tests {
             Some(5000)
         );
         assert_eq!(stated_limit("Error: too long"), None);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_with_credentials_is_shown_redacted_in_errors_status_and_metrics() {
+        // The scripted upstream hands the pool its raw URL and names it in its errors too.
+        const URL: &str = "http://user:secret@a:8081/?token=t0k3n";
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let a = Scripted::new(URL);
+        let pool = pool_with(std::slice::from_ref(&a), metrics).await;
+        let options = CheckOptions::default();
+        let mut shown = Vec::new();
+        a.fail_with(Some(UpstreamError::Malformed {
+            url: URL.into(),
+            reason: "not JSON".into(),
+        }));
+        shown.push(pool.check("text", &options).await.unwrap_err().to_string());
+        a.fail_with(Some(UpstreamError::Status {
+            url: URL.into(),
+            status: 503,
+            body: "Error: too many".into(),
+        }));
+        shown.push(pool.check("text", &options).await.unwrap_err().to_string());
+        a.fail_with(Some(transport(URL)));
+        let err = pool.check("text", &options).await.unwrap_err();
+        assert!(matches!(err, PoolError::Unavailable { .. }), "{err}");
+        shown.push(err.to_string());
+        shown.push(serde_json::to_string(&pool.status()).unwrap());
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(text.contains("upstream_healthy{upstream="), "{text}");
+        shown.push(text);
+        for s in &shown {
+            assert!(!s.contains("secret") && !s.contains("t0k3n"), "{s}");
+            assert!(s.contains("http://***@a:8081"), "{s}");
+        }
     }
 }

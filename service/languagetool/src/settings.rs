@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::upstream::redact;
+
+/// The default size cap of the disk cache: 1 GiB.
+pub const DEFAULT_DISK_CACHE_MAX_BYTES: u64 = 1 << 30;
 
 /// Which HTTP API the LanguageTool upstreams speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,10 +21,13 @@ pub enum Flavour {
     Wrapper,
 }
 
-/// The LanguageTool upstreams and how to use them.
-#[derive(Debug, Clone, Serialize)]
+/// The LanguageTool upstreams and how to use them. Its `Debug` and serde forms (what the server
+/// logs at start) show the URLs redacted.
+#[derive(Clone, Serialize)]
 pub struct LanguageToolConfig {
-    /// Base URLs, one per instance.
+    /// Base URLs, one per instance (credentials and a query, such as a token, are sent with
+    /// every request and never shown).
+    #[serde(serialize_with = "redacted")]
     pub urls: Vec<String>,
     /// Their API.
     pub flavour: Flavour,
@@ -35,4 +43,27 @@ pub struct LanguageToolConfig {
     pub cache_bytes: usize,
     /// Disk cache folder.
     pub cache_dir: Option<PathBuf>,
+    /// Size cap of the disk cache in bytes (at least 1); past it the least recently used
+    /// results go first.
+    pub disk_cache_max_bytes: u64,
+}
+
+impl std::fmt::Debug for LanguageToolConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact(u)).collect();
+        f.debug_struct("LanguageToolConfig")
+            .field("urls", &urls)
+            .field("flavour", &self.flavour)
+            .field("version", &self.version)
+            .field("options", &self.options)
+            .field("pool", &self.pool)
+            .field("cache_bytes", &self.cache_bytes)
+            .field("cache_dir", &self.cache_dir)
+            .field("disk_cache_max_bytes", &self.disk_cache_max_bytes)
+            .finish()
+    }
+}
+
+fn redacted<S: Serializer>(urls: &[String], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(urls.iter().map(|u| redact(u)))
 }

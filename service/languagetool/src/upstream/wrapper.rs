@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::{Upstream, UpstreamError, base, body, transport};
+use super::{Address, Upstream, UpstreamError, body, transport};
 use crate::options::CheckOptions;
 use crate::response::{Received, parse_wrapper};
 
@@ -19,7 +19,7 @@ pub const WRAPPER_MAX_CHARS: usize = 50_000;
 /// A Hemma wrapper in front of LanguageTool.
 #[derive(Debug, Clone)]
 pub struct HemmaWrapper {
-    url: String,
+    address: Address,
     http: reqwest::Client,
     version: String,
 }
@@ -36,10 +36,11 @@ struct WrapperRequest<'a> {
 }
 
 impl HemmaWrapper {
-    /// A wrapper at `url` (e.g. `http://127.0.0.1:8010`) in front of LanguageTool `version`.
+    /// A wrapper at `url` (e.g. `http://127.0.0.1:8010`) in front of LanguageTool `version`;
+    /// credentials and a query in `url` are sent, never shown.
     pub fn new(url: &str, http: reqwest::Client, version: &str) -> Self {
         HemmaWrapper {
-            url: base(url),
+            address: Address::new(url),
             http,
             version: version.to_owned(),
         }
@@ -49,13 +50,13 @@ impl HemmaWrapper {
 #[async_trait::async_trait]
 impl Upstream for HemmaWrapper {
     fn url(&self) -> &str {
-        &self.url
+        self.address.shown()
     }
 
     async fn check(&self, text: &str, options: &CheckOptions) -> Result<Received, UpstreamError> {
         if options.level != CheckOptions::default().level {
             return Err(UpstreamError::Status {
-                url: self.url.clone(),
+                url: self.url().to_owned(),
                 status: 400,
                 body: format!(
                     "the LanguageTool wrapper takes no level; level {:?} cannot be honoured",
@@ -81,14 +82,14 @@ impl Upstream for HemmaWrapper {
         };
         let resp = self
             .http
-            .post(format!("{}/v1/check", self.url))
+            .post(self.address.endpoint("/v1/check"))
             .json(&request)
             .send()
             .await
-            .map_err(|e| transport(&self.url, e))?;
-        let bytes = body(&self.url, resp).await?;
+            .map_err(|e| transport(self.url(), e))?;
+        let bytes = body(self.url(), resp).await?;
         parse_wrapper(&bytes, &self.version).map_err(|e| UpstreamError::Malformed {
-            url: self.url.clone(),
+            url: self.url().to_owned(),
             reason: e.to_string(),
         })
     }
