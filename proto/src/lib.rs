@@ -10,6 +10,8 @@ pub mod v1 {
 }
 
 mod feature_set;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod matrix;
 
 /// Encoded `FileDescriptorSet` of the contract, served by gRPC reflection.

@@ -14,8 +14,8 @@ pub enum MatrixError {
         cols: u32,
         /// Declared element type.
         dtype: Dtype,
-        /// Bytes the shape needs.
-        expected: usize,
+        /// Bytes the shape needs (a u128: 2^32 x 2^32 x 4 does not fit in 64 bits).
+        expected: u128,
         /// Bytes received.
         actual: usize,
     },
@@ -62,8 +62,9 @@ pub fn decode(matrix: &Matrix) -> Result<Vec<f32>, MatrixError> {
         Dtype::F16 => 2,
         Dtype::F32 | Dtype::Unspecified => 4,
     };
-    let expected = matrix.rows as usize * matrix.cols as usize * width;
-    if matrix.data.len() != expected {
+    // Exact for every u32 shape: a huge shape is refused, never wrapped into a small one.
+    let expected = u128::from(matrix.rows) * u128::from(matrix.cols) * width;
+    if matrix.data.len() as u128 != expected {
         return Err(MatrixError::Size {
             rows: matrix.rows,
             cols: matrix.cols,
@@ -104,6 +105,34 @@ mod tests {
         let back = decode(&m).unwrap();
         assert!((back[0] - 0.1).abs() < 1e-3);
         assert_eq!(back[1], 1000.0);
+    }
+
+    /// Found by the `matrix_decode` fuzz target (corpus file `regression-size-overflow`): rows x
+    /// cols x 4 overflowed usize, a panic in debug builds and in release a wrapped size that let
+    /// a 2^31 x 2^31 matrix pass with no data.
+    #[test]
+    fn a_huge_shape_is_refused_not_wrapped() {
+        for (rows, cols, dtype) in [
+            (1 << 31, 1 << 31, Dtype::F32),
+            (1 << 31, 1 << 31, Dtype::F16),
+            (u32::MAX, u32::MAX, Dtype::F32),
+            (0xFFFF_F73B, 0x6301_0000, Dtype::Unspecified),
+        ] {
+            let m = Matrix {
+                rows,
+                cols,
+                dtype: dtype as i32,
+                data: Vec::new(),
+            };
+            match decode(&m) {
+                Err(MatrixError::Size {
+                    expected, actual, ..
+                }) => {
+                    assert!(expected > u128::from(u64::MAX) / 4 && actual == 0);
+                }
+                other => panic!("{rows}x{cols}: {other:?}"),
+            }
+        }
     }
 
     #[test]
