@@ -156,6 +156,10 @@ async fn extract_zip_holds_what_extract_returns_with_the_old_meta_keys() {
     assert_eq!(h["x-schema-version"], "2");
     assert_eq!(h["x-server-fingerprint"], info.fingerprint.as_str());
     assert_eq!(h["x-correlation-id"], "run-7.chunk-3");
+    assert_eq!(
+        h["x-limited-rows"], "0",
+        "no limited row: the old zip, member for member"
+    );
     let members = unzip(&resp.bytes().await.unwrap());
     let names: Vec<&str> = members.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["meta.json", "embeddings.npy", "handcrafted.npy"]);
@@ -420,13 +424,19 @@ async fn embed_answers_one_npy_and_unknown_paths_are_404() {
         text.contains("/v1/extract") && text.contains("/healthz"),
         "{text}"
     );
-    // An unknown gRPC method is still UNIMPLEMENTED.
-    let grpc_missing = reqwest::Client::new()
-        .post(server.http("/hemma.offload.v1.Offload/Nothing"))
-        .header("content-type", "application/grpc")
-        .send()
+    // An unknown gRPC method is still UNIMPLEMENTED (over HTTP/2, as gRPC goes).
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let missing = grpc
+        .unary::<(), (), _>(
+            tonic::Request::new(()),
+            tonic::codegen::http::uri::PathAndQuery::from_static(
+                "/hemma.offload.v1.Offload/Nothing",
+            ),
+            tonic_prost::ProstCodec::default(),
+        )
         .await
-        .unwrap();
-    assert_eq!(grpc_missing.headers()["grpc-status"], "12");
+        .expect_err("no such method");
+    assert_eq!(missing.code(), tonic::Code::Unimplemented, "{missing:?}");
     server.stop().await.unwrap();
 }

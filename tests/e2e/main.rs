@@ -13,6 +13,7 @@ mod embed_parity;
 mod extract_api;
 mod grammar_fake;
 mod grammar_languagetool;
+mod hostile;
 mod startup;
 
 /// The output of `cargo ARGS` in the repository (offline: it reads the lock file and the local

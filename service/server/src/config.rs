@@ -128,6 +128,27 @@ pub struct ServeArgs {
     /// gRPC message size limit, both directions [default: 67108864].
     #[arg(long, env = "HEMMA_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Distinct strings (essays, prompts, sentences, paragraphs) one extraction may embed; more answer RESOURCE_EXHAUSTED [default: 131072].
+    #[arg(long, env = "HEMMA_MAX_STRINGS_PER_REQUEST")]
+    pub max_strings_per_request: Option<usize>,
+    /// Listen on a non-loopback address (anyone who reaches the port can use the server) [default: false].
+    #[arg(long, env = "HEMMA_ALLOW_REMOTE", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_remote: Option<bool>,
+    /// Open connections at most; more wait in the listen backlog [default: 256].
+    #[arg(long, env = "HEMMA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Concurrent HTTP/2 streams (calls) per connection [default: 64].
+    #[arg(long, env = "HEMMA_MAX_CONCURRENT_STREAMS")]
+    pub max_concurrent_streams: Option<u32>,
+    /// Seconds a client has to send a request's headers (HTTP/1) [default: 10].
+    #[arg(long, env = "HEMMA_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<f64>,
+    /// Seconds between HTTP/2 keepalive pings; a peer that does not answer within the same time is dropped [default: 30].
+    #[arg(long, env = "HEMMA_KEEPALIVE_SECS")]
+    pub keepalive_secs: Option<f64>,
+    /// Seconds in-flight requests get to finish after a shutdown signal before their connections are cut [default: 30].
+    #[arg(long, env = "HEMMA_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<f64>,
     /// Static batch row counts, comma-separated; batches are padded up to one [default: none, or 1,4,16 and batch_max_rows with migraphx].
     #[arg(long, env = "HEMMA_SHAPE_ROWS", value_delimiter = ',')]
     pub shape_rows: Option<Vec<usize>>,
@@ -199,6 +220,9 @@ pub struct ServeArgs {
     /// Folder for a disk cache of check results that survives restarts [default: none].
     #[arg(long, env = "HEMMA_LANGUAGETOOL_CACHE_DIR")]
     pub languagetool_cache_dir: Option<PathBuf>,
+    /// Size cap of the disk cache in bytes; past it the least recently used results go first [default: 1073741824].
+    #[arg(long, env = "HEMMA_LANGUAGETOOL_DISK_CACHE_MAX_BYTES")]
+    pub languagetool_disk_cache_max_bytes: Option<u64>,
 }
 
 impl ServeArgs {
@@ -231,6 +255,23 @@ pub struct RequestLimits {
     pub max_bytes_per_request: usize,
     /// gRPC message size, both directions.
     pub max_message_bytes: usize,
+    /// Distinct strings one extraction may embed.
+    pub max_strings_per_request: usize,
+}
+
+/// How the listener treats connections.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TransportConfig {
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Time to send a request's headers (HTTP/1).
+    pub header_read_timeout: std::time::Duration,
+    /// HTTP/2 keepalive ping interval (and the time to answer one).
+    pub keepalive: std::time::Duration,
+    /// Time in-flight requests get after a shutdown signal.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// The native NLP pipeline (handcrafted features).
@@ -259,6 +300,8 @@ pub struct Config {
     pub limits: RequestLimits,
     /// Static batch shapes.
     pub shapes: ShapeConfig,
+    /// Connection handling.
+    pub transport: TransportConfig,
     /// The native NLP pipeline.
     pub nlp: NlpConfig,
     /// Chunks of one ExtractStream in progress at once.
@@ -342,6 +385,37 @@ impl Config {
                 "max_message_bytes",
                 a.max_message_bytes.unwrap_or(64 << 20),
             )?,
+            max_strings_per_request: positive(
+                "max_strings_per_request",
+                a.max_strings_per_request.unwrap_or(131_072),
+            )?,
+        };
+        let listen = a
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000)));
+        if !listen.ip().is_loopback() && !a.allow_remote.unwrap_or(false) {
+            return Err(ConfigError::Invalid {
+                field: "listen",
+                message: format!(
+                    "{listen} is not a loopback address: anyone who reaches it could use the \
+                     server. Pass --allow-remote (HEMMA_ALLOW_REMOTE=true) to mean it, and \
+                     publish the port on 127.0.0.1 only (docker: -p 127.0.0.1:9000:9000)"
+                ),
+            });
+        }
+        let transport = TransportConfig {
+            max_connections: positive("max_connections", a.max_connections.unwrap_or(256))?,
+            max_concurrent_streams: u32::try_from(positive(
+                "max_concurrent_streams",
+                a.max_concurrent_streams.unwrap_or(64) as usize,
+            )?)
+            .unwrap_or(u32::MAX),
+            header_read_timeout: seconds(
+                "header_read_timeout_secs",
+                a.header_read_timeout_secs.unwrap_or(10.0),
+            )?,
+            keepalive: seconds("keepalive_secs", a.keepalive_secs.unwrap_or(30.0))?,
+            shutdown_grace: seconds("shutdown_grace_secs", a.shutdown_grace_secs.unwrap_or(30.0))?,
         };
         if limits.max_items_per_request > batch.queue_capacity {
             return Err(ConfigError::Invalid {
@@ -392,9 +466,8 @@ impl Config {
             });
         }
         Ok(Config {
-            listen: a
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000))),
+            listen,
+            transport,
             model_dir,
             max_length: a.max_length,
             engine,
@@ -449,7 +522,10 @@ fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError
         if !ok {
             return Err(ConfigError::Invalid {
                 field: "languagetool_url",
-                message: format!("{url:?} is not an http:// or https:// URL"),
+                message: format!(
+                    "{:?} is not an http:// or https:// URL",
+                    languagetool_pool::upstream::redact(url)
+                ),
             });
         }
     }
@@ -522,6 +598,15 @@ fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError
         )?,
         ..Default::default()
     };
+    let disk_cache_max_bytes = a
+        .languagetool_disk_cache_max_bytes
+        .unwrap_or(languagetool_pool::settings::DEFAULT_DISK_CACHE_MAX_BYTES);
+    if disk_cache_max_bytes == 0 {
+        return Err(invalid(
+            "languagetool_disk_cache_max_bytes",
+            "must be at least 1 (leave --languagetool-cache-dir unset for no disk cache)",
+        ));
+    }
     Ok(Some(LanguageToolConfig {
         urls,
         flavour,
@@ -530,6 +615,7 @@ fn languagetool(a: &ServeArgs) -> Result<Option<LanguageToolConfig>, ConfigError
         pool,
         cache_bytes: a.languagetool_cache_bytes.unwrap_or(256 << 20),
         cache_dir: a.languagetool_cache_dir.clone(),
+        disk_cache_max_bytes,
     }))
 }
 
@@ -601,6 +687,14 @@ mod tests {
             languagetool_probe_secs = 1.5
             languagetool_cache_bytes = 11
             languagetool_cache_dir = "/c"
+            languagetool_disk_cache_max_bytes = 12
+            max_strings_per_request = 13
+            allow_remote = true
+            max_connections = 14
+            max_concurrent_streams = 15
+            header_read_timeout_secs = 1.25
+            keepalive_secs = 16.0
+            shutdown_grace_secs = 17.0
             "#,
         )
         .unwrap();
@@ -615,6 +709,49 @@ mod tests {
         let merged = upper.or(full.clone());
         assert_eq!(merged.threads, Some(1));
         assert_eq!(merged.languagetool_timeout_secs, Some(2.5));
+    }
+
+    #[test]
+    fn a_non_loopback_listen_address_needs_allow_remote() {
+        let remote = ServeArgs {
+            listen: Some("0.0.0.0:9000".parse().unwrap()),
+            ..with_model()
+        };
+        let err = Config::resolve(remote.clone(), None, None).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--allow-remote"), "{text}");
+        assert!(text.contains("127.0.0.1:9000:9000"), "{text}");
+        let allowed = ServeArgs {
+            allow_remote: Some(true),
+            ..remote
+        };
+        assert_eq!(
+            Config::resolve(allowed, None, None)
+                .unwrap()
+                .listen
+                .to_string(),
+            "0.0.0.0:9000"
+        );
+        let loopback = ServeArgs {
+            listen: Some("[::1]:9000".parse().unwrap()),
+            ..with_model()
+        };
+        assert!(Config::resolve(loopback, None, None).is_ok());
+    }
+
+    #[test]
+    fn transport_settings_have_defaults_and_refuse_zero() {
+        let c = Config::resolve(with_model(), None, None).unwrap();
+        assert_eq!(c.transport.max_connections, 256);
+        assert_eq!(c.transport.max_concurrent_streams, 64);
+        assert_eq!(c.transport.header_read_timeout.as_secs(), 10);
+        assert_eq!(c.limits.max_strings_per_request, 131_072);
+        let zero = ServeArgs {
+            header_read_timeout_secs: Some(0.0),
+            ..with_model()
+        };
+        let err = Config::resolve(zero, None, None).unwrap_err().to_string();
+        assert!(err.contains("header_read_timeout_secs"), "{err}");
     }
 
     #[test]
@@ -675,6 +812,7 @@ mod tests {
         assert_eq!(lt.options.language, "en-US");
         assert_eq!(lt.pool.max_in_flight, 8);
         assert_eq!(lt.flavour, Flavour::Languagetool);
+        assert_eq!(lt.disk_cache_max_bytes, 1 << 30);
         let bad = |f: fn(&mut ServeArgs)| {
             let mut a = ServeArgs {
                 languagetool_url: Some(vec!["http://127.0.0.1:8081".into()]),
@@ -686,6 +824,17 @@ mod tests {
         assert!(bad(|a| a.languagetool_url = Some(vec!["localhost:8081".into()])).contains("URL"));
         assert!(bad(|a| a.languagetool_level = Some("strict".into())).contains("level"));
         assert!(bad(|a| a.languagetool_timeout_secs = Some(0.0)).contains("timeout"));
+        assert!(
+            bad(|a| a.languagetool_disk_cache_max_bytes = Some(0))
+                .contains("languagetool_disk_cache_max_bytes")
+        );
+        let leaky = bad(|a| {
+            a.languagetool_url = Some(vec!["user:secret@127.0.0.1:8081".into()]);
+        });
+        assert!(
+            leaky.contains("URL") && !leaky.contains("secret"),
+            "{leaky}"
+        );
         // The wrapper flavour: a configured version, no level; the version only there.
         let wrapper = |a: &mut ServeArgs| a.languagetool_flavour = Some(Flavour::Wrapper);
         assert!(bad(wrapper).contains("--languagetool-version"));

@@ -2,7 +2,8 @@
 //!
 //! Clients key their caches on it, so any change to the model, tokenizer, truncation, pooling,
 //! precision, engine or device, the NLP model files, LanguageTool's version or options, the
-//! feature names or the server's version yields a new fingerprint and never serves stale features.
+//! feature names, the feature code's version, the analyser's limits or the server's version yields
+//! a new fingerprint and never serves stale features.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -51,8 +52,13 @@ pub struct FingerprintInputs {
     pub feature_names: Vec<String>,
     /// Handcrafted feature names in order.
     pub handcrafted_feature_names: Vec<String>,
-    /// The server's version: the code computing the features.
+    /// The server's version.
     pub server_version: String,
+    /// Version of the code computing the handcrafted features (`essay_features::FEATURE_CODE_VERSION`,
+    /// bumped whenever a value can change; a golden-values test guards it).
+    pub feature_code_version: u32,
+    /// The analyser's per-text limits (`essay_features::LIMITS`): they decide which rows are NaN.
+    pub limits: String,
 }
 
 /// Hex sha256 of the canonical JSON (keys sorted, no whitespace) of `inputs`.
@@ -89,6 +95,8 @@ mod tests {
             feature_names: embedding_feature_names(2),
             handcrafted_feature_names: vec!["word_count".into()],
             server_version: "0.1.0".into(),
+            feature_code_version: 1,
+            limits: "tokens<=20000".into(),
         }
     }
 
@@ -114,6 +122,12 @@ mod tests {
         assert_ne!(base, fingerprint(&changed));
         let mut changed = inputs();
         changed.server_version = "0.2.0".into();
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.feature_code_version = 2;
+        assert_ne!(base, fingerprint(&changed));
+        let mut changed = inputs();
+        changed.limits = "tokens<=10000".into();
         assert_ne!(base, fingerprint(&changed));
         let with_lt = |version: &str, level: &str| {
             let mut c = inputs();

@@ -25,3 +25,4 @@ pub mod fingerprint;
 pub mod selftest;
 pub mod server;
 pub mod telemetry;
+pub mod transport;

@@ -66,6 +66,12 @@ pub enum ServeError {
     /// gRPC reflection could not be set up.
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(String),
+    /// The embedding engine stopped while serving; a supervisor should restart the server.
+    #[error(
+        "the embedding engine stopped while serving (see the log for why); exiting so that \
+         the supervisor (compose, systemd) restarts the server"
+    )]
+    EngineStopped,
 }
 
 /// A server whose configuration and model folder passed every check, ready to serve.
@@ -209,24 +215,28 @@ impl Prepared {
             // Unknown paths: 404 naming the routes for HTTP, UNIMPLEMENTED for gRPC.
             .fallback(crate::api::http::not_found)
             .layer(axum::middleware::from_fn_with_state(
+                config.limits.max_message_bytes,
+                crate::api::grpc_guard::layer,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
                 metrics.clone(),
                 correlation::layer,
             ));
 
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening (gRPC and HTTP: /healthz /readyz /metrics)");
-        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
-        let stop = async move {
-            tokio::select! {
-                _ = shutdown => tracing::info!("shutdown requested: finishing in-flight requests"),
-                _ = failed_rx => tracing::error!("stopping: the engine failed to load"),
+        let failed = Arc::new(tokio::sync::Notify::new());
+        let stop = {
+            let failed = failed.clone();
+            async move {
+                tokio::select! {
+                    _ = shutdown => tracing::info!("shutdown requested: finishing in-flight requests"),
+                    _ = failed.notified() => tracing::error!("stopping: the engine failed"),
+                }
             }
         };
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        });
+        let transport = config.transport;
+        let server = tokio::spawn(crate::transport::serve(listener, app, transport, stop));
 
         let shapes = ShapeBuckets::new(
             config.shapes.rows.clone(),
@@ -242,6 +252,8 @@ impl Prepared {
                     .map_or(config.batch.max_rows, |r| r.min(config.batch.max_rows)),
             },
             capacity: config.batch.queue_capacity,
+            // One extraction holds a quarter of the queue at most (docs/architecture.md).
+            share: (config.batch.queue_capacity / 4).max(1),
             shapes,
         };
         let engine_name = config.engine.kind.name();
@@ -283,6 +295,7 @@ impl Prepared {
                 source,
             }),
         };
+        let mut engine_stopped = None;
         let load_error = match loaded {
             Ok((embedder, languagetool_version)) => {
                 let languagetool =
@@ -302,8 +315,14 @@ impl Prepared {
                     languagetool,
                 );
                 tracing::info!(fingerprint = %info.fingerprint, "ready");
-                let extractor =
-                    Extractor::new(analyzer, embedder.clone(), grammar.clone(), metrics);
+                let extractor = Extractor::new(
+                    analyzer,
+                    embedder.clone(),
+                    grammar.clone(),
+                    metrics,
+                    config.limits.max_strings_per_request,
+                );
+                engine_stopped = Some(embedder.stopped());
                 ready_tx.send_replace(Readiness::Ready(Arc::new(Loaded {
                     embedder,
                     extractor,
@@ -316,13 +335,33 @@ impl Prepared {
             }
             Err(e) => {
                 ready_tx.send_replace(Readiness::Failed(e.to_string()));
-                let _ = failed_tx.send(());
+                failed.notify_one();
                 Some(e)
             }
         };
-        let served = server
-            .await
-            .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+        let mut load_error = load_error;
+        // Serving ends when the server stops or, first, when the engine dies under it.
+        let mut finished = None;
+        if let Some(stopped) = engine_stopped {
+            tokio::select! {
+                () = stopped => {
+                    tracing::error!("the embedding engine stopped: readiness failed, health NOT_SERVING, shutting down");
+                    ready_tx.send_replace(Readiness::Failed(
+                        "the embedding engine stopped; the server is shutting down".into(),
+                    ));
+                    health.set_service_status("", ServingStatus::NotServing).await;
+                    health.set_not_serving::<OffloadServer<OffloadApi>>().await;
+                    failed.notify_one();
+                    load_error = Some(ServeError::EngineStopped);
+                }
+                served = &mut server => finished = Some(served),
+            }
+        }
+        let served = match finished {
+            Some(served) => served,
+            None => server.await,
+        }
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
         // Dropping the readiness sender drops the embedder: the engine thread ends.
         drop(ready_tx);
         if let Some(e) = load_error {

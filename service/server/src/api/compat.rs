@@ -8,6 +8,12 @@
 //! `{"schema_version", "error", "detail", "correlation_id", "extra"}` and never a partial zip.
 //! The one difference from gRPC: an empty prompt is embedded as the empty string, as the old
 //! server did, where `Extract` refuses it.
+//!
+//! Rows whose text exceeded an analyser limit (NaN handcrafted features) are counted in the
+//! `x-limited-rows` header (always present, `0` when none) and, when there are any, listed in an
+//! extra zip member, `row_status.json` (`{"rows": n, "limited": [{"index", "code", "message"}]}`);
+//! never in `meta.json`, whose keys the old client fixes. An answer without limited rows is the
+//! old server's zip, member for member.
 
 use std::io::{Cursor, Write};
 use std::sync::Arc;
@@ -223,8 +229,28 @@ async fn extract_zip(s: &CompatState, req: Request) -> Result<Response, ApiError
         .await
         .map_err(|e| ApiError::from_status(&Status::from(e)))?;
     let meta = meta_json(&loaded, s.languagetool_url.as_deref());
-    let zip = zip_answer(&meta, out.embeddings.as_ref(), out.handcrafted.as_ref())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e))?;
+    let rows = out
+        .handcrafted
+        .as_ref()
+        .or(out.embeddings.as_ref())
+        .map_or(0, |m| m.nrows());
+    let row_status = (!out.limited.is_empty()).then(|| {
+        json!({
+            "rows": rows,
+            "limited": out.limited.iter().map(|r| json!({
+                "index": r.index,
+                "code": r.limit.code(),
+                "message": r.message,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let zip = zip_answer(
+        &meta,
+        row_status.as_ref(),
+        out.embeddings.as_ref(),
+        out.handcrafted.as_ref(),
+    )
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", e))?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -239,6 +265,11 @@ async fn extract_zip(s: &CompatState, req: Request) -> Result<Response, ApiError
         &mut headers,
         "x-server-fingerprint",
         &loaded.info.fingerprint,
+    );
+    insert(
+        &mut headers,
+        "x-limited-rows",
+        &out.limited.len().to_string(),
     );
     Ok((StatusCode::OK, headers, Body::from(zip)).into_response())
 }
@@ -323,9 +354,11 @@ fn npy_bytes(m: &Array2<f32>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// The zip: `meta.json` always, then `embeddings.npy` and/or `handcrafted.npy`.
+/// The zip: `meta.json` always, `row_status.json` when given, then `embeddings.npy` and/or
+/// `handcrafted.npy`.
 fn zip_answer(
     meta: &Value,
+    row_status: Option<&Value>,
     embeddings: Option<&Array2<f32>>,
     handcrafted: Option<&Array2<f32>>,
 ) -> Result<Vec<u8>, String> {
@@ -339,6 +372,10 @@ fn zip_answer(
     };
     let meta = serde_json::to_vec_pretty(meta).map_err(|e| err(&e))?;
     member("meta.json", &meta)?;
+    if let Some(row_status) = row_status {
+        let row_status = serde_json::to_vec_pretty(row_status).map_err(|e| err(&e))?;
+        member("row_status.json", &row_status)?;
+    }
     if let Some(m) = embeddings {
         member("embeddings.npy", &npy_bytes(m)?)?;
     }
@@ -427,3 +464,6 @@ fn meta_json(loaded: &Loaded, languagetool_url: Option<&str>) -> Value {
         },
     })
 }
+
+#[doc(hidden)]
+pub mod fuzz_harness;

@@ -31,6 +31,8 @@ pub fn info_response(
         feature_names: names.clone(),
         handcrafted_feature_names: handcrafted.clone(),
         server_version: env!("CARGO_PKG_VERSION").into(),
+        feature_code_version: essay_features::FEATURE_CODE_VERSION,
+        limits: essay_features::LIMITS.id(),
     });
     InfoResponse {
         schema_version: hemma_proto::SCHEMA_VERSION,

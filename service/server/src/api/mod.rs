@@ -4,6 +4,7 @@
 //! nothing calls up.
 
 pub mod compat;
+pub mod grpc_guard;
 pub mod http;
 pub mod info;
 pub mod offload;

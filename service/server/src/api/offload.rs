@@ -8,7 +8,7 @@ use hemma_proto::v1::offload_server::Offload;
 use hemma_proto::v1::{
     CheckGrammarRequest, CheckGrammarResponse, ChunkError, EmbedRequest, EmbedResponse,
     ExtractChunk, ExtractChunkResult, ExtractRequest, ExtractResponse, GrammarCounts, GrammarMatch,
-    GrammarOptions, GrammarResult, InfoRequest, InfoResponse, StageTimings,
+    GrammarOptions, GrammarResult, InfoRequest, InfoResponse, RowStatus, StageTimings,
 };
 use tokio::sync::watch;
 use tonic::{Request, Response, Status, Streaming};
@@ -209,6 +209,15 @@ async fn extract_one(
             total_seconds: t.total.as_secs_f64(),
             strings_embedded: t.strings_embedded as u32,
         }),
+        limited_rows: out
+            .limited
+            .into_iter()
+            .map(|row| RowStatus {
+                index: row.index as u32,
+                code: row.limit.code().to_owned(),
+                message: row.message,
+            })
+            .collect(),
     })
 }
 
@@ -232,7 +241,10 @@ async fn answer_chunk(
                 req.texts.len()
             )))
         }
-        Some(req) => extract_one(loaded, req, limits).await,
+        Some(req) => match validate::ids(&ids) {
+            Ok(()) => extract_one(loaded, req, limits).await,
+            Err(refusal) => Err(refusal.into()),
+        },
     };
     let outcome = match outcome {
         Ok(response) => Outcome::Response(response),

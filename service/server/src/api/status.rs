@@ -53,6 +53,7 @@ impl From<ExtractError> for Status {
             ExtractError::NoLanguageTool { .. } => tonic::Code::FailedPrecondition,
             ExtractError::Grammar { source, .. } => grammar_status(source).code(),
             ExtractError::Embed(source) => embed_status(source).code(),
+            ExtractError::TooManyStrings { .. } => tonic::Code::ResourceExhausted,
             ExtractError::Analyse { .. }
             | ExtractError::Feature { .. }
             | ExtractError::Worker(_) => tonic::Code::Internal,

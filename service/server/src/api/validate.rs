@@ -67,6 +67,20 @@ pub fn texts(texts: &[String], limits: &RequestLimits) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Bytes of one essay id on `ExtractStream` at most (ids are the client's bookkeeping).
+pub const MAX_ID_BYTES: usize = 1024;
+
+/// Checks the ids of one stream chunk: each at most [`MAX_ID_BYTES`].
+pub fn ids(ids: &[String]) -> Result<(), Refusal> {
+    match ids.iter().position(|id| id.len() > MAX_ID_BYTES) {
+        Some(i) => Err(Refusal::Invalid(format!(
+            "id {i} is {} bytes; ids take at most {MAX_ID_BYTES} bytes each",
+            ids[i].len()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Reads the feature set; unset and unknown values are refused.
 pub fn feature_set(raw: i32) -> Result<FeatureSet, Status> {
     const CHOICES: &str = "choose FEATURE_SET_EMBEDDINGS (1), FEATURE_SET_HANDCRAFTED (2) or FEATURE_SET_COMBINED (3)";
@@ -184,6 +198,7 @@ mod tests {
         max_bytes_per_text: 5,
         max_bytes_per_request: 8,
         max_message_bytes: 1 << 20,
+        max_strings_per_request: 100,
     };
 
     fn strings(v: &[&str]) -> Vec<String> {

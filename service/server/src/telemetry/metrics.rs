@@ -30,6 +30,13 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// Labels of `hemma_rows_limited_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// The limit's code (`word_too_long`, `too_many_tokens`, ...; docs/features.md).
+    pub reason: String,
+}
+
 /// The server's metrics, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -40,6 +47,11 @@ pub struct Metrics {
     pub request_duration: Family<RequestLabels, Histogram>,
     /// `hemma_extract_stage_seconds{feature_set,stage}`: wall time of each stage of one extraction.
     pub extract_stage: Family<StageLabels, Histogram>,
+    /// `hemma_rows_limited_total{reason}`: rows answered with NaN handcrafted features because
+    /// their text exceeded an analyser limit.
+    pub rows_limited: Family<LimitLabels, Counter>,
+    /// `hemma_analyses_cancelled_total`: parses stopped because their request went away.
+    pub analyses_cancelled: Counter,
     /// The embedding queue's and engine's metrics (`hemma_queue_*`, `hemma_batch_*`, ...).
     pub embed: hemma_embed::metrics::Metrics,
     /// The LanguageTool pool's and cache's metrics (`hemma_languagetool_*`).
@@ -83,6 +95,18 @@ impl Metrics {
             "Request latency by method and status",
             request_duration.clone(),
         );
+        let rows_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rows_limited",
+            "Rows answered with NaN handcrafted features because the text exceeded an analyser limit",
+            rows_limited.clone(),
+        );
+        let analyses_cancelled = Counter::default();
+        registry.register(
+            "analyses_cancelled",
+            "Parses stopped early because their request was cancelled or timed out",
+            analyses_cancelled.clone(),
+        );
         let embed = hemma_embed::metrics::Metrics::register(&mut registry);
         let languagetool = languagetool_pool::metrics::Metrics::register(&mut registry);
         Metrics {
@@ -90,6 +114,8 @@ impl Metrics {
             requests,
             request_duration,
             extract_stage,
+            rows_limited,
+            analyses_cancelled,
             embed,
             languagetool,
         }
