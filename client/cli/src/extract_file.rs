@@ -1,13 +1,17 @@
 //! `hemma extract`: a file of essays in, the feature matrices out. The run itself (cache, stream,
 //! retries, resume) is [`hemma_runs::extract`]; this module draws its progress and writes its rows
 //! into the output folder (see [`crate::outputs`]) with `meta.json` last.
+//!
+//! Essays whose text exceeded the server's analyser get a row like any other (NaN handcrafted
+//! features); `meta.json` lists them under `limited_rows` (index, id, code, message) and counts
+//! them in `limited`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hemma_client::Client;
 use hemma_proto::v1::FeatureSet;
-use hemma_runs::{ExtractReport, RunError, RunOptions, RunOutput};
+use hemma_runs::{ExtractReport, LimitedRow, RunError, RunOptions, RunOutput};
 
 use crate::file_run::{Bar, progress_bar};
 use crate::input::Essay;
@@ -39,6 +43,8 @@ pub struct ExtractFileOptions {
 pub struct ExtractFileReport {
     /// The run's counts, fingerprint and timings.
     pub run: ExtractReport,
+    /// The essays whose rows are limited (NaN handcrafted features), in input order.
+    pub limited: Vec<LimitedRow>,
     /// Files written, `meta.json` last.
     pub files: Vec<PathBuf>,
 }
@@ -86,6 +92,7 @@ pub async fn extract_file(
     let dir = out.to_owned();
     let format = options.format;
     let report = output.report.clone();
+    let limited = output.limited.clone();
     let files = tokio::task::spawn_blocking(move || {
         let ids: Vec<String> = output.essays.iter().map(|e| e.id.clone()).collect();
         let table = FeatureTable {
@@ -99,7 +106,61 @@ pub async fn extract_file(
     })
     .await
     .map_err(|e| ExtractFileError::Writer(e.to_string()))??;
-    Ok(ExtractFileReport { run: report, files })
+    Ok(ExtractFileReport {
+        run: report,
+        limited,
+        files,
+    })
+}
+
+/// Most limited essays [`limited_lines`] names one by one on stderr.
+pub const LIMITED_LINES: usize = 20;
+/// Most characters of a server message one stderr line quotes.
+const MESSAGE_CHARS: usize = 300;
+
+/// The stderr lines about limited essays: a heading naming `meta` (where all are listed), then
+/// one line per essay (`id: code: message`), at most `cap`, then `... and N more`. Control
+/// characters from the input or the server are escaped, so they cannot drive the terminal.
+pub fn limited_lines(
+    limited: &[LimitedRow],
+    essays: usize,
+    meta: &Path,
+    cap: usize,
+) -> Vec<String> {
+    if limited.is_empty() {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "hemma: {} of {essays} essays exceed what the server's analyser takes: their handcrafted features are NaN (embeddings as usual); all are listed in {}:",
+        limited.len(),
+        meta.display()
+    )];
+    for row in limited.iter().take(cap) {
+        let mut message: String = row.message.chars().take(MESSAGE_CHARS).collect();
+        if row.message.chars().nth(MESSAGE_CHARS).is_some() {
+            message.push_str("...");
+        }
+        lines.push(format!(
+            "  {}: {}: {}",
+            printable(&row.id),
+            printable(&row.code),
+            printable(&message)
+        ));
+    }
+    if limited.len() > cap {
+        lines.push(format!("  ... and {} more", limited.len() - cap));
+    }
+    lines
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// `meta.json`: fingerprint, schema, feature names, server, counts and timings of the run.
@@ -123,6 +184,8 @@ fn meta_json(
         "fetched": report.fetched,
         "chunks": report.chunks,
         "retries": report.retries,
+        "limited": report.limited,
+        "limited_rows": output.limited,
         "embedding_dim": output.embeddings.as_ref().map(|m| m.ncols()),
         "embedding_feature_names": output.embeddings.as_ref().map(|_| &info.embedding_feature_names),
         "handcrafted_feature_names": output.handcrafted.as_ref().map(|_| &info.handcrafted_feature_names),
@@ -143,4 +206,61 @@ fn meta_json(
             "server_stage_seconds": report.stages,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(index: usize, id: &str) -> LimitedRow {
+        LimitedRow {
+            index,
+            id: id.into(),
+            code: "word_too_long".into(),
+            message: "a word of 5000 characters; the analyser takes 2000".into(),
+        }
+    }
+
+    #[test]
+    fn no_limited_essay_prints_nothing() {
+        assert!(limited_lines(&[], 10, Path::new("out/meta.json"), 20).is_empty());
+    }
+
+    #[test]
+    fn limited_essays_are_listed_up_to_the_cap_then_counted() {
+        let rows: Vec<LimitedRow> = (0..23).map(|i| row(i, &format!("e{i}"))).collect();
+        let lines = limited_lines(&rows, 100, Path::new("out/meta.json"), 20);
+        assert_eq!(lines.len(), 1 + 20 + 1);
+        assert!(
+            lines[0].contains("23 of 100 essays") && lines[0].contains("out/meta.json"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(
+            lines[1],
+            "  e0: word_too_long: a word of 5000 characters; the analyser takes 2000"
+        );
+        assert_eq!(lines[21], "  ... and 3 more");
+        let two = limited_lines(&rows[..2], 2, Path::new("m.json"), 20);
+        assert_eq!(two.len(), 3, "{two:?}");
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        let mut r = row(0, "id\u{1b}[2J");
+        r.message = format!("\u{7}{}\n", "x".repeat(400));
+        let lines = limited_lines(&[r], 1, Path::new("m.json"), 20);
+        assert!(!lines[1].chars().any(char::is_control), "{:?}", lines[1]);
+        assert!(lines[1].starts_with("  id\\u{1b}[2J: "), "{}", lines[1]);
+        assert!(
+            lines[1].contains(": word_too_long: \\u{7}xxx"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].ends_with("x..."),
+            "a long message is cut: {}",
+            lines[1]
+        );
+    }
 }

@@ -8,5 +8,7 @@ pub mod cli;
 pub mod embed_file;
 pub mod extract_file;
 pub mod file_run;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod input;
 pub mod outputs;

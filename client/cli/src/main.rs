@@ -3,17 +3,17 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use clap::Parser;
 use hemma_cli::check_file::{CheckFileOptions, check_file};
 use hemma_cli::cli::{Cli, Command, default_cache_dir};
 use hemma_cli::embed_file::{EmbedFileOptions, embed_file};
-use hemma_cli::extract_file::{ExtractFileOptions, extract_file};
+use hemma_cli::extract_file::{ExtractFileOptions, LIMITED_LINES, extract_file, limited_lines};
 use hemma_cli::input::{Columns, read_essays};
 use hemma_client::{Client, ClientOptions};
+use hemma_runs::cache::CacheError;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     let options = ClientOptions::new(cli.server.clone());
     match cli.command {
         Command::Extract {
@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
             retries,
             retry_wait,
             quiet,
+            strict,
         } => {
             if chunk_size == 0 || concurrency == 0 {
                 bail!("--chunk-size and --concurrency must be at least 1");
@@ -70,7 +71,8 @@ async fn main() -> anyhow::Result<()> {
                 cache,
                 progress: !quiet,
             };
-            let r = extract_file(&client, essays, &out, &options).await?.run;
+            let done = extract_file(&client, essays, &out, &options).await?;
+            let r = done.run;
             eprintln!(
                 "extracted {} essays ({} distinct: {} from the cache, {} computed in {} chunks) in {:.1} s ({:.1} essays/s) -> {}",
                 r.essays,
@@ -91,6 +93,18 @@ async fn main() -> anyhow::Result<()> {
                     s.strings_embedded,
                     s.languagetool_seconds,
                     s.assembly_seconds
+                );
+            }
+            let meta = out.join(hemma_cli::outputs::META_FILE);
+            for line in limited_lines(&done.limited, r.essays, &meta, LIMITED_LINES) {
+                eprintln!("{line}");
+            }
+            if strict && r.limited > 0 {
+                bail!(
+                    "--strict: {} of {} rows are limited (NaN handcrafted features), listed under `limited_rows` in {}; every output was written",
+                    r.limited,
+                    r.essays,
+                    meta.display()
                 );
             }
         }
@@ -252,7 +266,16 @@ async fn doctor(server: &str, options: ClientOptions, cache: Option<PathBuf>) ->
     }
     match client.info().await {
         Ok(info) => {
-            println!("ok    fingerprint: {}", info.fingerprint);
+            match hemma_runs::cache::is_fingerprint(&info.fingerprint) {
+                true => println!("ok    fingerprint: {}", info.fingerprint),
+                false => {
+                    ok = false;
+                    println!(
+                        "FAIL  fingerprint: {:?} is not a sha256 in hex (is this a hemma-offload server?)",
+                        info.fingerprint.chars().take(80).collect::<String>()
+                    );
+                }
+            }
             match cache {
                 None => println!("--    cache: no cache folder (set --cache or HOME)"),
                 Some(dir) => match hemma_runs::cache::summary(&dir, &info.fingerprint) {
@@ -271,7 +294,10 @@ async fn doctor(server: &str, options: ClientOptions, cache: Option<PathBuf>) ->
                             );
                         }
                     }
-                    Err(e) => println!("FAIL  cache: {e}"),
+                    Err(e) => {
+                        ok &= !matches!(e, CacheError::UnsafeFingerprint { .. });
+                        println!("FAIL  cache: {e}");
+                    }
                 },
             }
         }

@@ -1,6 +1,6 @@
 //! Typed answers of `Extract` and `ExtractStream`: decoded matrices, names and stage timings.
 
-use hemma_proto::v1::{ExtractResponse, StageTimings};
+use hemma_proto::v1::{ExtractResponse, RowStatus, StageTimings};
 use ndarray::Array2;
 
 use crate::ClientError;
@@ -22,6 +22,8 @@ pub struct Extraction {
     pub fingerprint: String,
     /// Per-stage seconds of the call.
     pub timings: StageTimings,
+    /// Rows whose text exceeded the analyser's limits (NaN handcrafted features), by index.
+    pub limited: Vec<RowStatus>,
 }
 
 impl Extraction {
@@ -46,7 +48,17 @@ impl Extraction {
                 resp.handcrafted_feature_names.len()
             )));
         }
+        let mut seen = std::collections::HashSet::new();
+        for status in &resp.limited_rows {
+            if status.index as usize >= rows || !seen.insert(status.index) {
+                return Err(ClientError::Malformed(format!(
+                    "row status for row {} of {rows} (out of range or repeated)",
+                    status.index
+                )));
+            }
+        }
         Ok(Extraction {
+            limited: resp.limited_rows,
             embeddings,
             handcrafted,
             embedding_names: resp.embedding_feature_names,

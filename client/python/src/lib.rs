@@ -253,8 +253,9 @@ impl Client {
 
     /// Extracts `feature_set` for the essays through the cache (`cache` = its root folder, or
     /// None for no cache). Returns a dict: `embeddings` and `handcrafted` as
-    /// `(bytes, rows, cols)` or None, `ids`, `embedding_names`, `handcrafted_names`, and
-    /// `report` and `info` as JSON text.
+    /// `(bytes, rows, cols)` or None, `ids`, `embedding_names`, `handcrafted_names`, `limited`
+    /// (a list of `(index, code, message)` for the rows the server could not analyse whole, in
+    /// input order), and `report` and `info` as JSON text.
     #[pyo3(signature = (
         ids, texts, prompts, feature_set, cache = None, chunk_size = 32, concurrency = 4,
         retries = 5, retry_wait = 1.0, progress = None, note = None
@@ -343,6 +344,12 @@ impl Client {
                 .as_ref()
                 .map(|_| info.handcrafted_feature_names.clone()),
         )?;
+        let limited: Vec<(usize, &str, &str)> = out
+            .limited
+            .iter()
+            .map(|r| (r.index, r.code.as_str(), r.message.as_str()))
+            .collect();
+        d.set_item("limited", limited)?;
         let report = serde_json::to_string(&out.report)
             .map_err(|e| HemmaError::new_err(format!("encoding the run report: {e}")))?;
         d.set_item("report", report)?;

@@ -156,3 +156,53 @@ except KeyboardInterrupt:
     again = hemma.Client(server_url).extract([e["text"] for e in essays50], prompts=[e["prompt"] for e in essays50],
                                              ids=[e["id"] for e in essays50], cache=cache, progress=False)
     assert again.meta["cache_hits"] >= len(kept)
+
+
+def test_an_essay_over_the_analysers_limits_gets_nan_and_a_status_also_from_the_cache(server_url, tmp_path):
+    sample = essays(2)
+    hostile = "This essay has one very long word: " + "a" * 5000 + " and then it ends."
+    texts = [sample[0]["text"], hostile, sample[1]["text"], hostile]
+    ids = [sample[0]["id"], "hostile", sample[1]["id"], "hostile-again"]
+    prompts = [sample[0]["prompt"], "A prompt", sample[1]["prompt"], "A prompt"]
+    client = hemma.Client(server_url)
+    with pytest.warns(hemma.LimitedRowsWarning, match="2 of 4 essays") as caught:
+        x = client.extract(texts, prompts=prompts, ids=ids, cache=tmp_path / "cache", progress=False)
+    assert caught[0].filename == __file__, "the warning points at the caller's line"
+    assert x.status[0] is None and x.status[2] is None
+    assert isinstance(x.status[1], hemma.RowStatus) and x.status[1].code == "word_too_long"
+    assert x.status[1].message and x.status[3] == x.status[1], "a duplicate gets the same status"
+    hc = x.handcrafted
+    assert hc.loc["hostile"].isna().all() and hc.loc["hostile-again"].isna().all()
+    assert not hc.loc[ids[0]].isna().all()
+    assert np.isfinite(x.embeddings[1]).all(), "a limited essay keeps its embedding"
+    assert x.meta["limited"] == 2
+    before = extraction_calls(server_url)
+    with pytest.warns(hemma.LimitedRowsWarning):
+        again = client.extract(texts, prompts=prompts, ids=ids, cache=tmp_path / "cache", progress=False)
+    assert extraction_calls(server_url) == before, "the second call comes from the cache"
+    assert again.meta["cache_hits"] == 3 and again.status == x.status and again.meta["limited"] == 2
+    pd = pytest.importorskip("pandas")
+    assert list(x.limited.index) == ["hostile", "hostile-again"]
+    assert (x.limited["code"] == "word_too_long").all()
+    df = pd.DataFrame({"text_id": ids, "full_text": texts, "prompt": prompts})
+    with pytest.warns(hemma.LimitedRowsWarning) as caught:
+        frame = client.extract_frame(df, cache=tmp_path / "cache", progress=False, status=True)
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert frame["status"].isna().tolist() == [True, False, True, False]
+    assert frame.loc["hostile", "status"] == "word_too_long"
+    assert frame.loc["hostile", "word_count"] != frame.loc["hostile", "word_count"]  # NaN
+
+
+def test_limited_lists_only_the_essays_with_a_status():
+    status = [None, hemma.RowStatus("word_too_long", "a word is over 2,000 characters"), None]
+    x = hemma.Extraction(ids=["a", "b", "c"], embeddings=None, handcrafted=None, embedding_names=None,
+                         handcrafted_names=None, meta={}, status=status)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        assert x.limited == [{"id": "b", "code": "word_too_long", "message": "a word is over 2,000 characters"}]
+    else:
+        assert list(x.limited.index) == ["b"] and x.limited.loc["b", "code"] == "word_too_long"
+    empty = hemma.Extraction(ids=["a"], embeddings=None, handcrafted=None, embedding_names=None,
+                             handcrafted_names=None, meta={}, status=[None])
+    assert len(empty.limited) == 0

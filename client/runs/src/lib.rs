@@ -9,11 +9,13 @@
 
 pub mod atomic;
 pub mod cache;
+#[doc(hidden)]
+pub mod fuzz_harness;
 pub mod progress;
 pub mod runner;
 
 pub use progress::{Progress, Silent};
-pub use runner::{ExtractReport, RunError, RunOptions, RunOutput, StageSums, extract};
+pub use runner::{ExtractReport, LimitedRow, RunError, RunOptions, RunOutput, StageSums, extract};
 
 /// One essay of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]

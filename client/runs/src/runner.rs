@@ -7,6 +7,10 @@
 //! and UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED answers are retried with exponential
 //! backoff (the stream is reopened for what is still missing); any other refusal stops the run at
 //! once and names the essays. The caller gets the matrices only when every row is there.
+//!
+//! A row the server answered but could not analyse whole (its text exceeded the analyser's
+//! limits: NaN handcrafted features, embeddings as usual) is not a failure: the run finishes and
+//! [`RunOutput::limited`] lists it with the server's status, which the cache keeps with the row.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,7 +27,7 @@ use hemma_client::{Client, ClientError, extract_request};
 use hemma_proto::v1::FeatureSet;
 
 use crate::Essay;
-use crate::cache::{Cache, CacheError, CachedRow, Lookup, entry_key};
+use crate::cache::{Cache, CacheError, CachedRow, Lookup, RowLimit, entry_key};
 use crate::progress::Progress;
 
 /// How to run one extraction.
@@ -77,6 +81,9 @@ pub struct ExtractReport {
     pub chunks: usize,
     /// Retries after transient failures.
     pub retries: u32,
+    /// Essays (rows of the outputs, duplicates each counted) the server could not analyse
+    /// whole: their handcrafted features are NaN; [`RunOutput::limited`] lists them.
+    pub limited: usize,
     /// The server fingerprint of every row.
     pub fingerprint: String,
     /// Wall time of the run.
@@ -96,8 +103,25 @@ pub struct RunOutput {
     pub embeddings: Option<Array2<f32>>,
     /// [essays, 25], NaN kept, for sets with handcrafted features.
     pub handcrafted: Option<Array2<f32>>,
+    /// The essays whose text exceeded the server's analyser, in input order (empty when every
+    /// row is complete); the same status whether the row was computed now or read from the cache.
+    pub limited: Vec<LimitedRow>,
     /// What the run did.
     pub report: ExtractReport,
+}
+
+/// One essay whose row is not complete: its handcrafted features are NaN because its text
+/// exceeded what the server's analyser takes (its embedding is computed as usual).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LimitedRow {
+    /// Its position in the run's input (row of the outputs), from 0.
+    pub index: usize,
+    /// Its id.
+    pub id: String,
+    /// The server's stable snake_case reason, e.g. `word_too_long`.
+    pub code: String,
+    /// The server's sentence: what was over which limit.
+    pub message: String,
 }
 
 /// Why an extraction run failed.
@@ -217,10 +241,10 @@ pub async fn extract(
         }
         *n += 1;
     }
-    let cache = options
-        .cache
-        .as_ref()
-        .map(|root| Arc::new(Cache::new(root, &fingerprint, set.name())));
+    let cache = match &options.cache {
+        Some(root) => Some(Arc::new(Cache::new(root, &fingerprint, set.name())?)),
+        None => None,
+    };
     let mut run = Run {
         set,
         fingerprint,
@@ -278,6 +302,7 @@ pub async fn extract(
         pending.retain(|&i| !run.rows.contains_key(&run.keys[i]));
     }
     let (embeddings, handcrafted) = run.matrices()?;
+    let limited = limited_rows(&run.essays, &run.keys, &run.rows);
     let report = ExtractReport {
         essays: run.essays.len(),
         distinct: distinct.len(),
@@ -286,6 +311,7 @@ pub async fn extract(
         fetched,
         chunks: run.chunks,
         retries,
+        limited: limited.len(),
         fingerprint: run.fingerprint.clone(),
         seconds: started.elapsed().as_secs_f64(),
         stages: run.stages.clone(),
@@ -296,8 +322,31 @@ pub async fn extract(
         info,
         embeddings,
         handcrafted,
+        limited,
         report,
     })
+}
+
+/// The essays whose row carries a status, in input order; duplicates share their row's status.
+fn limited_rows(
+    essays: &[Essay],
+    keys: &[String],
+    rows: &HashMap<String, CachedRow>,
+) -> Vec<LimitedRow> {
+    essays
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .filter_map(|(index, (essay, key))| {
+            let limit = rows.get(key)?.limited.as_ref()?;
+            Some(LimitedRow {
+                index,
+                id: essay.id.clone(),
+                code: limit.code.clone(),
+                message: limit.message.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Wait before retry `attempt` (1-based): `base` doubled each time, at most 30 s.
@@ -476,6 +525,24 @@ impl Run {
         let row_of = |m: &Option<Array2<f32>>, j: usize| -> Vec<f32> {
             m.as_ref().map(|m| m.row(j).to_vec()).unwrap_or_default()
         };
+        // `Extraction::decode` checked that every index is a row of this chunk, listed once.
+        if let Some(s) = x.limited.iter().find(|s| s.code.is_empty()) {
+            return Err(malformed(format!(
+                "chunk {chunk_id}: a row status without a code (row {})",
+                s.index
+            )));
+        }
+        let mut limits: HashMap<usize, RowLimit> = x
+            .limited
+            .iter()
+            .map(|s| {
+                let limit = RowLimit {
+                    code: s.code.clone(),
+                    message: s.message.clone(),
+                };
+                (s.index as usize, limit)
+            })
+            .collect();
         let new: Vec<(String, CachedRow)> = rows
             .iter()
             .enumerate()
@@ -483,6 +550,7 @@ impl Run {
                 let row = CachedRow {
                     embedding: row_of(&x.embeddings, j),
                     handcrafted: row_of(&x.handcrafted, j),
+                    limited: limits.remove(&j),
                 };
                 (self.keys[i].clone(), row)
             })
@@ -587,6 +655,49 @@ mod tests {
         assert_eq!(backoff(base, 1), Duration::from_millis(500));
         assert_eq!(backoff(base, 3), Duration::from_secs(2));
         assert_eq!(backoff(base, 40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn limited_rows_are_listed_in_input_order_and_duplicates_share_the_status() {
+        let essay = |id: &str, text: &str| Essay {
+            id: id.into(),
+            text: text.into(),
+            prompt: Some("p".into()),
+        };
+        let essays = vec![
+            essay("a", "fine"),
+            essay("long-1", "huge"),
+            essay("b", "fine too"),
+            essay("long-2", "huge"),
+        ];
+        let keys: Vec<String> = essays
+            .iter()
+            .map(|e| entry_key("fp", "combined", &e.text, "p"))
+            .collect();
+        let row = |limited: Option<RowLimit>| CachedRow {
+            embedding: vec![1.0],
+            handcrafted: vec![f32::NAN],
+            limited,
+        };
+        let limit = RowLimit {
+            code: "word_too_long".into(),
+            message: "a word is over 2000 characters".into(),
+        };
+        let rows: HashMap<String, CachedRow> = [
+            (keys[0].clone(), row(None)),
+            (keys[1].clone(), row(Some(limit.clone()))),
+            (keys[2].clone(), row(None)),
+        ]
+        .into_iter()
+        .collect();
+        let listed = limited_rows(&essays, &keys, &rows);
+        let want = |index: usize, id: &str| LimitedRow {
+            index,
+            id: id.into(),
+            code: limit.code.clone(),
+            message: limit.message.clone(),
+        };
+        assert_eq!(listed, vec![want(1, "long-1"), want(3, "long-2")]);
     }
 
     #[test]

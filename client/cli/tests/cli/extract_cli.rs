@@ -1,6 +1,8 @@
 //! `hemma extract` and `hemma doctor` through real servers: output files, the cache (a second run
 //! computes nothing, a new fingerprint re-fetches, a damaged entry is fetched again), resuming a
-//! killed run to identical files, a bad CSV row, and LanguageTool going down mid-run.
+//! killed run to identical files, a bad CSV row, LanguageTool going down mid-run, an essay over
+//! the analyser's limits (listed, `--strict`), `--no-cache` over `$HEMMA_CACHE`, and a server
+//! whose fingerprint cannot name a cache folder.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use hemma_e2e::fake_languagetool::{FakeLanguageTool, Fault, Settings};
 use hemma_e2e::{
-    TestServer, cache_entries, grammar_args, languagetool_urls, repo_root, wait_readyz,
+    TestServer, cache_entries, fixture_args, grammar_args, languagetool_urls, repo_root,
+    wait_readyz,
 };
-use hemma_server::config::ServeArgs;
+use hemma_server::config::{EngineKind, ServeArgs};
 use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
 
@@ -370,4 +373,218 @@ async fn languagetool_down_mid_run_fails_cleanly_and_a_rerun_completes() {
         (Some(kept as u64), Some(50 - kept as u64))
     );
     assert_eq!(npy(&out.join("handcrafted.npy")).nrows(), 50);
+}
+
+/// The first `n` essays of the sample, as JSON objects.
+fn sample_essays(n: usize) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(sample())
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn write_jsonl(path: &Path, essays: &[serde_json::Value]) {
+    let lines: String = essays.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(path, lines).unwrap();
+}
+
+#[tokio::test]
+async fn an_essay_over_the_analysers_limits_is_listed_and_strict_fails_after_writing() {
+    let lt = FakeLanguageTool::start().await;
+    let server = server(&[lt.url()], false, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // One 5,000-character word: over the analyser's 2,000 per word. The same essay twice
+    // (same text and prompt) is one distinct row with one status.
+    let hostile = format!(
+        "This essay has one very long word: {} and then it ends.",
+        "a".repeat(5000)
+    );
+    let good = sample_essays(2);
+    let bad = |id: &str| serde_json::json!({"id": id, "prompt": "A prompt", "text": hostile});
+    let input = dir.path().join("essays.jsonl");
+    write_jsonl(
+        &input,
+        &[
+            good[0].clone(),
+            bad("hostile"),
+            good[1].clone(),
+            bad("hostile-again"),
+        ],
+    );
+
+    let first = dir.path().join("first");
+    let mut c = extract_command(&server, &input, &first, &cache);
+    c.args(["--chunk-size", "2"]);
+    let o = run(c).await;
+    let err = stderr(&o);
+    assert!(o.status.success(), "a limited essay failed the run: {err}");
+    let hc = npy(&first.join("handcrafted.npy"));
+    assert_eq!(hc.nrows(), 4);
+    for (row, limited) in [(0, false), (1, true), (2, false), (3, true)] {
+        let nan = hc.row(row).iter().filter(|v| v.is_nan()).count();
+        match limited {
+            true => assert_eq!(nan, hc.ncols(), "row {row} is limited: all NaN"),
+            false => assert!(nan < hc.ncols(), "row {row} is complete: {nan} NaN"),
+        }
+    }
+    let emb = npy(&first.join("embeddings.npy"));
+    assert!(
+        emb.iter().all(|v| v.is_finite()),
+        "every essay keeps its embedding"
+    );
+    let m = meta(&first);
+    assert_eq!(m["limited"], 2, "{m}");
+    let rows = m["limited_rows"].as_array().expect("limited_rows listed");
+    let listed: Vec<(u64, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            assert!(!r["message"].as_str().unwrap_or_default().is_empty(), "{r}");
+            (
+                r["index"].as_u64().unwrap(),
+                r["id"].as_str().unwrap(),
+                r["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, "hostile", "word_too_long"),
+            (3, "hostile-again", "word_too_long")
+        ]
+    );
+    assert_eq!(rows[0]["message"], rows[1]["message"]);
+    assert!(
+        err.contains("2 of 4 essays")
+            && err.contains("  hostile: word_too_long: ")
+            && err.contains("  hostile-again: word_too_long: ")
+            && err.contains("meta.json"),
+        "{err}"
+    );
+
+    // From the cache, with --strict: the same status, no extraction call, every file written,
+    // and a failing exit that says how many rows and where they are listed.
+    let calls = work_calls(&server).await;
+    let second = dir.path().join("second");
+    let mut c = extract_command(&server, &input, &second, &cache);
+    c.arg("--strict");
+    let o = run(c).await;
+    let err = stderr(&o);
+    assert!(
+        !o.status.success(),
+        "--strict passed with limited rows: {err}"
+    );
+    assert!(
+        err.contains("--strict: 2 of 4 rows are limited")
+            && err.contains(&second.join("meta.json").display().to_string()),
+        "{err}"
+    );
+    assert_eq!(work_calls(&server).await, calls, "the re-run sent work");
+    let m2 = meta(&second);
+    assert_eq!(
+        (m2["cache_hits"].as_u64(), m2["fetched"].as_u64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(m2["limited_rows"], m["limited_rows"]);
+    for f in ["embeddings.npy", "handcrafted.npy", "ids.txt"] {
+        assert_eq!(
+            std::fs::read(first.join(f)).unwrap(),
+            std::fs::read(second.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
+    // --strict with nothing limited passes.
+    let clean = dir.path().join("clean.jsonl");
+    write_jsonl(&clean, &good);
+    let mut c = extract_command(&server, &clean, &dir.path().join("third"), &cache);
+    c.arg("--strict");
+    let o = run(c).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(meta(&dir.path().join("third"))["limited"], 0);
+}
+
+#[tokio::test]
+async fn no_cache_wins_over_hemma_cache() {
+    let server = TestServer::start(fixture_args(EngineKind::Candle)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("essays.jsonl");
+    write_jsonl(&input, &sample_essays(2));
+    let env_cache = dir.path().join("env-cache");
+    let command = |out: &str, no_cache: bool| {
+        let mut c = Command::new(crate::hemma_bin());
+        c.env("HEMMA_CACHE", &env_cache)
+            .args(["--server", &server.http(""), "extract", "--quiet"])
+            .args(["--feature-set", "embeddings", "--input"])
+            .arg(&input)
+            .arg("--out")
+            .arg(dir.path().join(out));
+        if no_cache {
+            c.arg("--no-cache");
+        }
+        c
+    };
+    let o = run(command("uncached", true)).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.path().join("uncached/meta.json").exists());
+    assert!(!env_cache.exists(), "--no-cache wrote to $HEMMA_CACHE");
+    // Without the flag the variable is used.
+    let o = run(command("cached", false)).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(cache_entries(&env_cache).len(), 2);
+}
+
+#[tokio::test]
+async fn a_fingerprint_that_is_not_a_sha256_never_becomes_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("sandbox/cache");
+    let input = dir.path().join("essays.jsonl");
+    write_jsonl(&input, &sample_essays(1));
+    let hostile = "../../escaped";
+    let fake = crate::fake_offload::FakeOffload::start(hostile).await;
+    let mut c = Command::new(crate::hemma_bin());
+    c.args([
+        "--server",
+        &fake.url(),
+        "extract",
+        "--quiet",
+        "--retries",
+        "0",
+    ])
+    .arg("--input")
+    .arg(&input)
+    .arg("--out")
+    .arg(dir.path().join("out"))
+    .arg("--cache")
+    .arg(&cache);
+    let o = run(c).await;
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("\"../../escaped\"")
+            && err.contains("not 64 lowercase hex characters")
+            && err.contains("was not used"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("escaped").exists(),
+        "wrote outside the cache"
+    );
+    assert!(!cache.exists() && !dir.path().join("out/meta.json").exists());
+
+    let mut doctor = Command::new(crate::hemma_bin());
+    doctor
+        .args(["--server", &fake.url(), "doctor", "--cache"])
+        .arg(&cache);
+    let o = run(doctor).await;
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("FAIL  fingerprint: \"../../escaped\" is not a sha256")
+            && out.contains("FAIL  cache: the server sent the fingerprint"),
+        "{out}"
+    );
 }

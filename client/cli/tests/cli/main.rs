@@ -6,6 +6,7 @@ mod args;
 mod check_cli;
 mod embed_file;
 mod extract_cli;
+mod fake_offload;
 mod tunnel;
 
 /// The `hemma` binary cargo built for these tests.

@@ -6,6 +6,15 @@
     x.embeddings        # numpy float32 [essays, dim]
     x.handcrafted       # pandas DataFrame indexed by id (numpy array when pandas is missing)
     x.meta              # fingerprint, schema, counts, cache hits, timings
+    x.status            # per essay: None, or RowStatus(code, message) when the server limited it
+    x.limited           # DataFrame of the limited essays only: id -> code, message
+
+An essay whose text exceeds what the server's analyser takes (docs/features.md, "Limits"; for
+example a word over 2,000 characters) still gets its row: its embedding as usual,
+NaN for its handcrafted features, and a status in `x.status` (`code` such as "word_too_long" and
+the server's sentence). `extract` then warns with a `hemma.LimitedRowsWarning`; the cache keeps
+the status, so a cached re-run reports the same. `client.extract_frame(df, status=True)` adds a
+`status` column (the code; missing for a complete row).
 
 Extractions go through the same local cache as `hemma extract` (same folder, format and keys),
 so the CLI and Python share rows; a second call for the same essays asks the server only for its
@@ -16,7 +25,8 @@ about a second, keeping the chunks already answered in the cache.
 import json
 import os
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -37,6 +47,8 @@ from ._hemma import (
 __all__ = [
     "Client",
     "Extraction",
+    "RowStatus",
+    "LimitedRowsWarning",
     "HemmaError",
     "ConnectError",
     "InvalidArgument",
@@ -107,6 +119,22 @@ class _Bar:
             print(file=sys.stderr)
 
 
+class LimitedRowsWarning(UserWarning):
+    """Some essays exceeded what the server's analyser takes: their handcrafted features are NaN
+    (see `Extraction.status`)."""
+
+
+@dataclass(frozen=True)
+class RowStatus:
+    """Why one essay's row is not complete: its handcrafted features are NaN because its text
+    exceeded what the server's analyser takes (its embedding is computed as usual)."""
+
+    code: str
+    """A stable snake_case reason, e.g. "word_too_long" (docs/features.md lists them)."""
+    message: str
+    """The server's sentence: what was over which limit."""
+
+
 @dataclass
 class Extraction:
     """The rows of one extraction, in input order."""
@@ -123,7 +151,47 @@ class Extraction:
     handcrafted_names: Optional[List[str]]
     """Names of the handcrafted columns, in the contract's order."""
     meta: Dict[str, Any]
-    """Fingerprint, schema version, feature set, counts, cache hits, retries, timings, server."""
+    """Fingerprint, schema version, feature set, counts (`limited`: essays with a status), cache
+    hits, retries, timings, server."""
+    status: List[Optional[RowStatus]] = field(default_factory=list)
+    """One per essay, in input order: None for a complete row, a `RowStatus` (code, message) for
+    an essay the server could not analyse whole (NaN handcrafted features)."""
+
+    @property
+    def limited(self) -> Any:
+        """The essays with a status only: a pandas DataFrame indexed by id with columns `code`
+        and `message` (empty when every row is complete); a list of dicts (id, code, message)
+        when pandas is not installed."""
+        rows = [(i, s.code, s.message) for i, s in zip(self.ids, self.status) if s is not None]
+        try:
+            import pandas as pd
+        except ImportError:
+            return [{"id": i, "code": c, "message": m} for i, c, m in rows]
+        frame = pd.DataFrame(rows, columns=["id", "code", "message"])
+        return frame.set_index("id")
+
+
+def _caller_stacklevel() -> int:
+    """The `warnings.warn` stacklevel of the first frame outside this module (the user's line)."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        level, frame = level + 1, frame.f_back
+    return level
+
+
+def _warn_limited(x: Extraction) -> None:
+    """One `LimitedRowsWarning` when some essays have a status, pointing at the caller's line."""
+    limited = [(i, s) for i, s in zip(x.ids, x.status) if s is not None]
+    if not limited:
+        return
+    first_id, first = limited[0]
+    warnings.warn(
+        f"{len(limited)} of {len(x.ids)} essays exceed what the server's analyser takes: their "
+        f"handcrafted features are NaN (first: {first_id!r}, {first.code!r}: {first.message!r}); "
+        "see Extraction.status",
+        LimitedRowsWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 class Client:
@@ -163,7 +231,8 @@ class Client:
 
         `prompts` is one per text or one string for all (needed by handcrafted and combined).
         `cache` is True (the folder `hemma extract` uses), False (none), or a folder. The progress
-        bar shows on a terminal unless `progress=False`."""
+        bar shows on a terminal unless `progress=False`. Essays the server could not analyse whole
+        have a status in `.status` and raise one `LimitedRowsWarning`."""
         if feature_set not in FEATURE_SETS:
             raise InvalidArgument(f"feature_set {feature_set!r} is unknown: choose one of {FEATURE_SETS}")
         texts = [str(t) for t in texts]
@@ -209,6 +278,10 @@ class Client:
                 "cache_dir": str(cache_dir) if cache_dir is not None else None,
             }
         )
+        ids = list(out["ids"])
+        status: List[Optional[RowStatus]] = [None] * len(ids)
+        for index, code, message in out["limited"]:
+            status[index] = RowStatus(code, message)
         handcrafted = _matrix(out["handcrafted"])
         if handcrafted is not None:
             try:
@@ -217,14 +290,17 @@ class Client:
                 handcrafted = pd.DataFrame(handcrafted, index=pd.Index(out["ids"], name="id"), columns=out["handcrafted_names"])
             except ImportError:
                 pass
-        return Extraction(
-            ids=list(out["ids"]),
+        x = Extraction(
+            ids=ids,
             embeddings=_matrix(out["embeddings"]),
             handcrafted=handcrafted,
             embedding_names=out["embedding_names"],
             handcrafted_names=out["handcrafted_names"],
             meta=meta,
+            status=status,
         )
+        _warn_limited(x)
+        return x
 
     def extract_frame(
         self,
@@ -233,10 +309,13 @@ class Client:
         prompt: str = "prompt",
         id: str = "text_id",
         feature_set: str = "combined",
+        status: bool = False,
         **kwargs,
     ):
         """Extracts the essays of a pandas DataFrame: one row per essay, indexed by its `id`
-        column, with the handcrafted columns and `embedding_000`... (as the set provides)."""
+        column, with the handcrafted columns and `embedding_000`... (as the set provides).
+        `status=True` adds a last column `status`: the code (e.g. "word_too_long") for an essay
+        the server could not analyse whole, missing (`isna()`) for a complete row."""
         import pandas as pd
 
         prompts = df[prompt].tolist() if feature_set != "embeddings" else None
@@ -250,5 +329,7 @@ class Client:
                 hc = pd.DataFrame(hc, index=pd.Index(x.ids, name="id"), columns=x.handcrafted_names)
             parts.append(hc)
         out = pd.concat(parts, axis=1)
+        if status:
+            out["status"] = [s.code if s is not None else None for s in x.status]
         out.index.name = id
         return out
