@@ -20,6 +20,11 @@ if [ -z "${HEMMA_TEST_LANGUAGETOOL_URL:-}" ]; then
   eval "$(scripts/languagetool.sh start "$lt_port")"
 fi
 cargo test --workspace
+# Issue 14's soak, short: 30 s of 4 clients (Extract, ExtractStream, Embed, CheckGrammar, hostile
+# texts) against an in-process server and the LanguageTool above; fails on an unexpected error or
+# on RSS or live-heap growth (docs/operations, "Soak"). `--workspace --profile dev` reuses the
+# artifacts of `cargo test --workspace` (same features, same settings): no release build.
+cargo bench --workspace --bench soak --profile dev -- --seconds 30 --clients 4
 # The Python side, in a venv of its own: the drop-in HTTP API as the old pipeline's client sees it
 # (tests/python) and the `hemma` package (client/python, installed the way the README says).
 venv=.cache/python-tests
