@@ -397,6 +397,32 @@ async fn long_texts_are_split_and_offsets_stay_right() {
 }
 
 #[tokio::test]
+async fn a_text_over_the_part_cap_is_split_even_when_languagetool_takes_it_whole() {
+    // No stated limit: LanguageTool would take the text whole, and spend time superlinear in
+    // its one long sentence on it.
+    let fake = FakeLanguageTool::start().await;
+    let server = TestServer::start(hemma_server::config::ServeArgs {
+        languagetool_timeout_secs: Some(20.0), // the fake is slow on long texts in debug builds
+        ..grammar_args(&[fake.url()])
+    })
+    .await;
+    let cap = languagetool_pool::MAX_PART_UTF16;
+    let essay = format!("{} teh.", "An ordinary sentence of an essay. ".repeat(170));
+    assert!(essay.len() > 5_000 && essay.len() < cap);
+    check_one(&server, &essay).await;
+    assert_eq!(fake.checks(), vec![essay.clone()], "an essay goes whole");
+    // One unpunctuated run of 22,000 characters (no word repeated next to itself).
+    let run_on = format!("{}teh", "one two three four five ".repeat(920));
+    let r = &check_one(&server, &run_on).await;
+    let words: Vec<String> = r.matches.iter().map(|m| covered(&run_on, m)).collect();
+    assert_eq!(words, vec!["teh"], "offsets are shifted back");
+    let parts = &fake.checks()[1..];
+    assert!(parts.len() >= 2, "{} parts", parts.len());
+    assert!(parts.iter().all(|p| p.encode_utf16().count() <= cap));
+    assert_eq!(parts.concat(), run_on, "the parts are the text");
+}
+
+#[tokio::test]
 async fn a_413_with_a_stated_limit_is_split_under_it() {
     let fake = FakeLanguageTool::start().await;
     let server = server_for(&fake).await;

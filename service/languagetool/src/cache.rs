@@ -38,6 +38,8 @@ struct KeyInputs<'a> {
     options: &'a CheckOptions,
     languagetool_version: &'a str,
     classification: u32,
+    /// Longer texts are checked in parts of at most this many UTF-16 units.
+    max_part_utf16: usize,
 }
 
 /// The key of `text` checked with `options` by LanguageTool `version`.
@@ -47,6 +49,7 @@ pub fn cache_key(text: &str, options: &CheckOptions, version: &str) -> Key {
         options,
         languagetool_version: version,
         classification: crate::categorise::CLASSIFICATION_VERSION,
+        max_part_utf16: crate::checker::MAX_PART_UTF16,
     };
     let json = serde_json::to_vec(&inputs).expect("cache key inputs are plain data");
     Sha256::digest(&json).into()

@@ -10,6 +10,14 @@ use super::response::ReceivedMatch;
 use super::split::split;
 use super::{CheckResult, Counts, MAX_REPLACEMENTS, Match, categorise};
 
+/// Longest text, in UTF-16 units, sent to LanguageTool in one piece; a longer one is split on
+/// paragraph, then sentence, then word boundaries ([`split`]). LanguageTool's time on one long
+/// unpunctuated sentence grows faster than its length (8,000 repeated words: 5.4 s, about x2.9
+/// per doubling), so without a cap one text within the server's limits could outlast the check
+/// timeout on every retry. 20,000 is over three times the longest ELLIPSE essay (6,024), so
+/// essays are never split; the value is part of the fingerprint.
+pub const MAX_PART_UTF16: usize = 20_000;
+
 /// Why a check failed. No partial result is ever returned.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GrammarError {
@@ -90,17 +98,21 @@ impl Grammar {
         })
     }
 
+    /// Checks `text` upstream, split into parts of at most [`MAX_PART_UTF16`] UTF-16 units (or
+    /// the instance's own limit, if lower).
     async fn check_upstream(
         &self,
         text: &str,
         options: &CheckOptions,
         version: &str,
     ) -> Result<CheckResult, GrammarError> {
-        let received = match self.pool.max_text_length() {
-            Some(limit) if utf16_len(text) > limit => {
-                self.check_parts(text, options, limit).await?
-            }
-            _ => match self.pool.check(text, options).await {
+        let limit = self
+            .pool
+            .max_text_length()
+            .map_or(MAX_PART_UTF16, |l| l.min(MAX_PART_UTF16));
+        let received = match utf16_len(text) > limit {
+            true => self.check_parts(text, options, limit).await?,
+            false => match self.pool.check(text, options).await {
                 Ok(r) => r.matches,
                 // The upstream told us its limit only now: split under it.
                 Err(PoolError::TooLong {

@@ -22,7 +22,7 @@ pub mod upstream;
 use serde::{Deserialize, Serialize};
 
 pub use categorise::{Counts, Kind};
-pub use checker::{Grammar, GrammarError};
+pub use checker::{Grammar, GrammarError, MAX_PART_UTF16};
 pub use options::CheckOptions;
 pub use response::ReceivedMatch;
 

@@ -34,6 +34,9 @@ pub struct LanguageToolIdentity {
     pub version: String,
     /// Language, level and rule/category selections.
     pub options: languagetool_pool::CheckOptions,
+    /// Longest piece a text is checked in (`languagetool_pool::MAX_PART_UTF16`): longer texts
+    /// are split, which can change their matches at the cuts.
+    pub max_part_utf16: usize,
 }
 
 /// Everything the fingerprint covers.
@@ -137,6 +140,7 @@ mod tests {
                     level: level.into(),
                     ..Default::default()
                 },
+                max_part_utf16: 20_000,
             });
             fingerprint(&c)
         };

@@ -305,6 +305,7 @@ impl Prepared {
                         .map(|(g, version)| LanguageToolIdentity {
                             version,
                             options: g.defaults().clone(),
+                            max_part_utf16: languagetool_pool::MAX_PART_UTF16,
                         });
                 let info = info_response(
                     &config,
