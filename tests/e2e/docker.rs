@@ -8,7 +8,10 @@ use serde_yaml::Value;
 
 fn compose() -> Value {
     let text = std::fs::read_to_string(repo_root().join("docker/compose.yaml")).unwrap();
-    serde_yaml::from_str(&text).expect("compose.yaml is YAML")
+    let mut c: Value = serde_yaml::from_str(&text).expect("compose.yaml is YAML");
+    // The LanguageTool services share one definition through a YAML merge key, as compose reads it.
+    c.apply_merge().expect("merge keys resolve");
+    c
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -26,6 +29,19 @@ fn compose_binds_loopback_and_mounts_volumes() {
     let c = compose();
     let services = c["services"].as_mapping().expect("services");
     assert!(services.len() >= 4);
+    let languagetools: Vec<&str> = services
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|n| n.starts_with("languagetool-"))
+        .collect();
+    assert!(
+        languagetools.len() >= 2,
+        "several LanguageTool instances: {languagetools:?}"
+    );
+    let urls: Vec<String> = languagetools
+        .iter()
+        .map(|n| format!("http://{n}:8081"))
+        .collect();
     for (name, s) in services {
         let name = name.as_str().unwrap();
         let ports = strings(s.get("ports"));
@@ -47,7 +63,8 @@ fn compose_binds_loopback_and_mounts_volumes() {
             repo_root().join(dockerfile).exists(),
             "{name}: {dockerfile} missing"
         );
-        if name == "languagetool" {
+        if name.starts_with("languagetool-") {
+            assert_eq!(s["mem_limit"].as_str(), Some("3g"), "{name}");
             continue;
         }
         let volumes = strings(s.get("volumes"));
@@ -61,13 +78,15 @@ fn compose_binds_loopback_and_mounts_volumes() {
         );
         assert_eq!(
             s["environment"]["HEMMA_LANGUAGETOOL_URL"].as_str(),
-            Some("http://languagetool:8081"),
-            "{name}"
+            Some(urls.join(",").as_str()),
+            "{name}: every LanguageTool instance, and only those"
         );
-        assert!(
-            s["depends_on"]["languagetool"].is_mapping(),
-            "{name}: does not wait for LanguageTool"
-        );
+        for lt in &languagetools {
+            assert!(
+                s["depends_on"][*lt].is_mapping(),
+                "{name}: does not wait for {lt}"
+            );
+        }
         assert_eq!(
             strings(s.get("profiles")).len(),
             1,
