@@ -1,13 +1,14 @@
 //! LanguageTool proxy throughput against a real LanguageTool, in one run: LanguageTool asked
-//! directly (the baseline), the proxy over 1 and over 2 instances with a cold cache, and the
-//! proxy again with a warm cache.
+//! directly (the baseline), the proxy over 1, 2, ... N instances (every URL given) with a cold
+//! cache, and the proxy again with a warm cache; then the same pool over 1, 2 and 4 fake
+//! instances that each serve one check at a time (capacity-bound, as separate hosts would be).
 //!
 //! The JVMs are warmed on the same essays first (`--warmup` passes), and the direct baseline is
 //! measured before and after the proxy runs (their mean is the baseline), because LanguageTool
 //! keeps getting faster as the JIT compiles it.
 //!
 //! ```text
-//! benches/grammar.sh                      # starts 2 LanguageTool JVMs, runs this, stops them
+//! benches/grammar.sh                      # starts 2 LanguageTool JVMs (N=3: 3), runs this, stops them
 //! cargo bench --bench grammar_throughput -- --urls URL1,URL2 [--essays 48] [--warmup 2] [--concurrency 4]
 //! ```
 //! Every mode sends one essay per request with the same number of requests in flight. On a
@@ -60,9 +61,9 @@ fn parse_args() -> anyhow::Result<Args> {
             other => bail!("unknown flag {other}"),
         }
     }
-    if a.urls.len() < 2 {
+    if a.urls.is_empty() {
         bail!(
-            "two LanguageTool instances are needed (--urls URL1,URL2 or HEMMA_BENCH_LANGUAGETOOL_URL); benches/grammar.sh starts them"
+            "LanguageTool instances are needed (--urls URL1,URL2,... or HEMMA_BENCH_LANGUAGETOOL_URL); benches/grammar.sh starts them"
         );
     }
     Ok(a)
@@ -172,7 +173,7 @@ async fn main() -> anyhow::Result<()> {
     // JIT warm-up: each JVM checks the essays `--warmup` times first (LanguageTool keeps no
     // result cache by default, so later checks of the same texts are real work).
     for _ in 0..a.warmup {
-        for url in &a.urls[..2] {
+        for url in &a.urls {
             direct(url, &texts, a.concurrency).await?;
         }
     }
@@ -182,75 +183,101 @@ async fn main() -> anyhow::Result<()> {
         "direct LanguageTool (1 instance)   {direct_before:7.2} checks/s  ({direct_matches} matches)"
     );
 
-    let one = TestServer::start(server_args(&a.urls[..1], a.concurrency)).await;
-    let (cold1, m1, _) = proxied(&one.client, &texts, a.concurrency).await?;
-    println!("proxy, 1 instance, cold cache      {cold1:7.2} checks/s  ({m1} matches)");
-    let (warm, mw, hits) = proxied(&one.client, &texts, a.concurrency).await?;
-    println!(
-        "proxy, warm cache                  {warm:7.2} checks/s  ({mw} matches, {hits}/{} cache hits)",
-        texts.len()
-    );
-    one.stop().await?;
-
-    let two = TestServer::start(server_args(&a.urls[..2], a.concurrency)).await;
-    let (cold2, m2, _) = proxied(&two.client, &texts, a.concurrency).await?;
-    println!("proxy, 2 instances, cold cache     {cold2:7.2} checks/s  ({m2} matches)");
-    two.stop().await?;
+    // The pool over the first k instances, k = 1..N, each with a fresh (cold) cache.
+    let mut cold = Vec::new();
+    let mut warm = (0.0, 0, 0);
+    let mut matches = Vec::new();
+    for k in 1..=a.urls.len() {
+        let server = TestServer::start(server_args(&a.urls[..k], a.concurrency)).await;
+        let (rate, m, _) = proxied(&server.client, &texts, a.concurrency).await?;
+        println!(
+            "proxy, {k} instance{}, cold cache{} {rate:7.2} checks/s  ({m} matches)",
+            if k == 1 { " " } else { "s" },
+            " ".repeat(5usize.saturating_sub(k.to_string().len()))
+        );
+        if k == 1 {
+            warm = proxied(&server.client, &texts, a.concurrency).await?;
+            println!(
+                "proxy, warm cache                  {:7.2} checks/s  ({} matches, {}/{} cache hits)",
+                warm.0,
+                warm.1,
+                warm.2,
+                texts.len()
+            );
+            matches.push(warm.1);
+        }
+        server.stop().await?;
+        cold.push(rate);
+        matches.push(m);
+    }
 
     // The baseline again: the JVMs keep speeding up for a while, so average before and after.
     let (direct_after, _) = direct(&a.urls[0], &texts, a.concurrency).await?;
     println!("direct LanguageTool, again         {direct_after:7.2} checks/s");
     let direct_cps = (direct_before + direct_after) / 2.0;
 
-    if m1 != direct_matches || m2 != direct_matches || mw != direct_matches {
+    if matches.iter().any(|&m| m != direct_matches) {
         bail!(
-            "match counts differ between modes: direct {direct_matches}, proxy {m1}/{m2}, warm {mw}"
+            "match counts differ between modes: direct {direct_matches}, proxy {matches:?} (1, warm, 2, ...)"
         );
     }
-    let (fake1, fake2) = fake_scaling(&texts, a.concurrency).await?;
-    println!(
-        "proxy, 1 capacity-1 fake instance  {fake1:7.2} checks/s  (50 ms per check, one at a time)"
-    );
-    println!("proxy, 2 capacity-1 fake instances {fake2:7.2} checks/s");
+    let fakes = fake_scaling(&texts, a.concurrency).await?;
+    for (k, rate) in &fakes {
+        println!(
+            "proxy, {k} capacity-1 fake instance{} {rate:7.2} checks/s  (50 ms per check, one at a time)",
+            if *k == 1 { " " } else { "s" }
+        );
+    }
 
-    println!("ratio proxy-1/direct       = {:.2}", cold1 / direct_cps);
-    println!(
-        "ratio proxy-2/proxy-1      = {:.2}  (pool scaling, real LanguageTool on this machine's cores)",
-        cold2 / cold1
-    );
-    println!(
-        "ratio fake-2/fake-1        = {:.2}  (pool scaling when each instance has its own capacity)",
-        fake2 / fake1
-    );
-    println!("ratio warm/cold (1 inst.)  = {:.1}", warm / cold1);
+    println!("ratio proxy-1/direct       = {:.2}", cold[0] / direct_cps);
+    for (k, rate) in cold.iter().enumerate().skip(1) {
+        println!(
+            "ratio proxy-{}/proxy-1      = {:.2}  (pool scaling, real LanguageTool on this machine's {} cores)",
+            k + 1,
+            rate / cold[0],
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
+    for (k, rate) in fakes.iter().skip(1) {
+        println!(
+            "ratio fake-{k}/fake-1        = {:.2}  (pool scaling when each instance has its own capacity)",
+            rate / fakes[0].1
+        );
+    }
+    println!("ratio warm/cold (1 inst.)  = {:.1}", warm.0 / cold[0]);
     Ok(())
 }
 
-/// The pool's spread of load, apart from the CPU: instances that each serve one 50 ms check at a
-/// time (as separate LanguageTool hosts would), behind a proxy with a cold cache.
-async fn fake_scaling(texts: &[String], concurrency: usize) -> anyhow::Result<(f64, f64)> {
+/// The pool's spread of load, apart from the CPU: 1, 2 and 4 instances that each serve one
+/// 50 ms check at a time (as separate LanguageTool hosts would), behind a proxy with a cold
+/// cache; checks/s per instance count.
+async fn fake_scaling(texts: &[String], concurrency: usize) -> anyhow::Result<Vec<(usize, f64)>> {
     use hemma_e2e::fake_languagetool::{FakeLanguageTool, Settings};
     let settings = || Settings {
         latency: std::time::Duration::from_millis(50),
         one_at_a_time: true,
         ..Settings::default()
     };
-    let (f1, f2) = (
-        FakeLanguageTool::start_with(settings()).await,
-        FakeLanguageTool::start_with(settings()).await,
-    );
-    let sample = texts;
-    let one = TestServer::start(server_args(&[f1.url()], concurrency)).await;
-    let (r1, _, _) = proxied(&one.client, sample, concurrency).await?;
-    one.stop().await?;
-    let two = TestServer::start(server_args(&[f1.url(), f2.url()], concurrency)).await;
-    let before = (f1.checks().len(), f2.checks().len());
-    let (r2, _, _) = proxied(&two.client, sample, concurrency).await?;
-    two.stop().await?;
-    println!(
-        "  (the 2-instance pool sent {} and {} checks to the two fakes)",
-        f1.checks().len() - before.0,
-        f2.checks().len() - before.1
-    );
-    Ok((r1, r2))
+    let mut fakes = Vec::new();
+    for _ in 0..4 {
+        fakes.push(FakeLanguageTool::start_with(settings()).await);
+    }
+    let mut rates = Vec::new();
+    for k in [1, 2, 4] {
+        let urls: Vec<String> = fakes[..k].iter().map(FakeLanguageTool::url).collect();
+        // At least two requests per instance in flight, so every instance can be kept busy.
+        let in_flight = concurrency.max(2 * k);
+        let server = TestServer::start(server_args(&urls, in_flight)).await;
+        let before: Vec<usize> = fakes[..k].iter().map(|f| f.checks().len()).collect();
+        let (rate, _, _) = proxied(&server.client, texts, in_flight).await?;
+        server.stop().await?;
+        let spread: Vec<usize> = fakes[..k]
+            .iter()
+            .zip(&before)
+            .map(|(f, b)| f.checks().len() - b)
+            .collect();
+        println!("  (the {k}-instance pool sent {spread:?} checks to the fakes)");
+        rates.push((k, rate));
+    }
+    Ok(rates)
 }
