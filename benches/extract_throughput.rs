@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let cold = extract_file(
-        &server.client,
+        std::slice::from_ref(&server.client),
         essays.clone(),
         &work.path().join("cold"),
         &options,
@@ -215,9 +215,14 @@ async fn main() -> anyhow::Result<()> {
     .await?
     .run;
     let cold_wall = started.elapsed().as_secs_f64();
-    let warm = extract_file(&server.client, essays, &work.path().join("warm"), &options)
-        .await?
-        .run;
+    let warm = extract_file(
+        std::slice::from_ref(&server.client),
+        essays,
+        &work.path().join("warm"),
+        &options,
+    )
+    .await?
+    .run;
     println!();
     print_run("rust cold cache", &cold);
     print_run("rust warm cache", &warm);

@@ -14,6 +14,7 @@ mod extract_api;
 mod grammar_fake;
 mod grammar_languagetool;
 mod hostile;
+mod multi_server;
 mod startup;
 
 /// The output of `cargo ARGS` in the repository (offline: it reads the lock file and the local

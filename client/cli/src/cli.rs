@@ -42,7 +42,8 @@ impl FeatureSetArg {
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
-    /// Server URL.
+    /// Server URL; several, comma-separated, share the chunks of `hemma extract` (they must
+    /// have the same fingerprint; the other commands use the first).
     #[arg(
         long,
         env = "HEMMA_SERVER",
@@ -56,6 +57,22 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// The URLs of `--server`, in order (one or more).
+    pub fn servers(&self) -> Result<Vec<String>, String> {
+        let servers: Vec<String> = self
+            .server
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect();
+        match servers.iter().any(String::is_empty) {
+            true => Err(format!(
+                "--server {:?} has an empty entry: give URLs separated by commas, e.g. http://127.0.0.1:19000,http://127.0.0.1:19001",
+                self.server
+            )),
+            false => Ok(servers),
+        }
+    }
+
     /// Parses the process's arguments with the precedence rules; on an error prints clap's
     /// message and exits (2), as `Cli::parse` does.
     pub fn parse_args() -> Cli {

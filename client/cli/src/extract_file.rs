@@ -63,9 +63,9 @@ pub enum ExtractFileError {
     Writer(String),
 }
 
-/// Extracts the features of `essays` and writes them into `out`.
+/// Extracts the features of `essays` on `servers` (one or more) and writes them into `out`.
 pub async fn extract_file(
-    client: &Client,
+    servers: &[Client],
     essays: Vec<Essay>,
     out: &Path,
     options: &ExtractFileOptions,
@@ -80,7 +80,7 @@ pub async fn extract_file(
         cache: options.cache.clone(),
     };
     let bar = Bar(progress_bar(essays.len(), options.progress));
-    let output = match hemma_runs::extract(client, essays, &run_options, &bar).await {
+    let output = match hemma_runs::extract(servers, essays, &run_options, &bar).await {
         Ok(o) => o,
         Err(e) => {
             bar.0.abandon();

@@ -14,7 +14,16 @@ use hemma_runs::cache::CacheError;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_args();
-    let options = ClientOptions::new(cli.server.clone());
+    let servers = cli.servers().map_err(anyhow::Error::msg)?;
+    let options = ClientOptions::new(servers[0].clone());
+    let one_server = |command: &str| {
+        if servers.len() > 1 {
+            eprintln!(
+                "hemma: `{command}` talks to one server: {} (only `extract` spreads over several)",
+                servers[0]
+            );
+        }
+    };
     match cli.command {
         Command::Extract {
             essays,
@@ -60,7 +69,10 @@ async fn main() -> anyhow::Result<()> {
                     None => bail!("no cache folder: set --cache DIR (or HOME), or pass --no-cache"),
                 },
             };
-            let client = Client::connect(options).await?;
+            let mut clients = Vec::with_capacity(servers.len());
+            for server in &servers {
+                clients.push(Client::connect(ClientOptions::new(server.clone())).await?);
+            }
             let options = ExtractFileOptions {
                 feature_set: feature_set.proto(),
                 format,
@@ -71,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
                 cache,
                 progress: !quiet,
             };
-            let done = extract_file(&client, essays, &out, &options).await?;
+            let done = extract_file(&clients, essays, &out, &options).await?;
             let r = done.run;
             eprintln!(
                 "extracted {} essays ({} distinct: {} from the cache, {} computed in {} chunks) in {:.1} s ({:.1} essays/s) -> {}",
@@ -109,17 +121,26 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Doctor { cache } => {
-            let ok = doctor(&cli.server, options, cache.or_else(default_cache_dir)).await;
+            let cache = cache.or_else(default_cache_dir);
+            let mut ok = true;
+            for server in &servers {
+                if servers.len() > 1 {
+                    println!("--    server {server}");
+                }
+                ok &= doctor(server, ClientOptions::new(server.clone()), cache.clone()).await;
+            }
             if !ok {
                 std::process::exit(1);
             }
         }
         Command::Info => {
+            one_server("info");
             let client = Client::connect(options).await?;
             let info = client.info().await?;
             println!("{}", info_json(&info));
         }
         Command::Health => {
+            one_server("health");
             let client = Client::connect(options).await?;
             let status = client.health().await?;
             println!("{}", status.as_str_name());
@@ -139,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("--batch-size and --concurrency must be at least 1");
             }
             let essays = essays.read()?;
+            one_server("embed");
             let client = Client::connect(options).await?;
             let options = EmbedFileOptions {
                 batch_size,
@@ -170,6 +192,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("--batch-size and --concurrency must be at least 1");
             }
             let essays = essays.read()?;
+            one_server("check");
             let client = Client::connect(options).await?;
             let options = CheckFileOptions {
                 batch_size,

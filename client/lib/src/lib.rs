@@ -180,6 +180,11 @@ impl Client {
         })
     }
 
+    /// The server's address, as given in [`ClientOptions::endpoint`].
+    pub fn endpoint(&self) -> &str {
+        &self.options.endpoint
+    }
+
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut req = tonic::Request::new(message);
         req.set_timeout(self.options.request_timeout);

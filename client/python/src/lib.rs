@@ -105,7 +105,10 @@ fn run_error(e: RunError) -> PyErr {
         RunError::Refused { code, .. } => status_error(code, message),
         RunError::MissingPrompt { .. } => crate::InvalidArgument::new_err(message),
         RunError::GaveUp { .. } => crate::Unavailable::new_err(message),
-        RunError::FingerprintChanged { .. } => FingerprintChanged::new_err(message),
+        RunError::FingerprintChanged { .. } | RunError::FingerprintsDiffer { .. } => {
+            FingerprintChanged::new_err(message)
+        }
+        RunError::NoServers => crate::InvalidArgument::new_err(message),
         RunError::Cache(_) => HemmaError::new_err(message),
     }
 }
@@ -180,11 +183,14 @@ impl Progress for PyProgress {
     }
 }
 
-/// A connection to one hemma-offload server, with its own runtime.
+/// Connections to one or more hemma-offload servers, with their own runtime.
 #[pyclass(module = "hemma._hemma")]
 struct Client {
     runtime: tokio::runtime::Runtime,
+    /// The first server: info, health and embed go to it.
     client: hemma_client::Client,
+    /// Every server: extractions spread their chunks over them.
+    servers: Vec<hemma_client::Client>,
 }
 
 impl Client {
@@ -208,7 +214,8 @@ impl Client {
 
 #[pymethods]
 impl Client {
-    /// Connects to `server` (e.g. `http://127.0.0.1:19000`); `timeout` is each call's deadline.
+    /// Connects to `server` (e.g. `http://127.0.0.1:19000`; several comma-separated);
+    /// `timeout` is each call's deadline.
     #[new]
     #[pyo3(signature = (server, timeout = 600.0))]
     fn new(py: Python<'_>, server: String, timeout: f64) -> PyResult<Client> {
@@ -217,14 +224,28 @@ impl Client {
             .enable_all()
             .build()
             .map_err(|e| HemmaError::new_err(format!("cannot start the client runtime: {e}")))?;
-        let mut options = ClientOptions::new(server);
-        if timeout.is_finite() && timeout > 0.0 {
-            options.request_timeout = Duration::from_secs_f64(timeout);
+        let urls: Vec<&str> = server.split(',').map(str::trim).collect();
+        if urls.iter().any(|u| u.is_empty()) {
+            return Err(crate::InvalidArgument::new_err(format!(
+                "server {server:?} has an empty entry: give one URL or several separated by commas"
+            )));
         }
-        let client = py
-            .detach(|| runtime.block_on(hemma_client::Client::connect(options)))
-            .map_err(client_error)?;
-        Ok(Client { runtime, client })
+        let mut servers = Vec::with_capacity(urls.len());
+        for url in urls {
+            let mut options = ClientOptions::new(url);
+            if timeout.is_finite() && timeout > 0.0 {
+                options.request_timeout = Duration::from_secs_f64(timeout);
+            }
+            let client = py
+                .detach(|| runtime.block_on(hemma_client::Client::connect(options)))
+                .map_err(client_error)?;
+            servers.push(client);
+        }
+        Ok(Client {
+            runtime,
+            client: servers[0].clone(),
+            servers,
+        })
     }
 
     /// The server's `Info` as JSON text.
@@ -320,7 +341,7 @@ impl Client {
         let out = self
             .wait(
                 py,
-                hemma_runs::extract(&self.client, essays, &options, &reporter),
+                hemma_runs::extract(&self.servers, essays, &options, &reporter),
             )?
             .map_err(run_error)?;
         let d = PyDict::new(py);

@@ -206,3 +206,19 @@ def test_limited_lists_only_the_essays_with_a_status():
     empty = hemma.Extraction(ids=["a"], embeddings=None, handcrafted=None, embedding_names=None,
                              handcrafted_names=None, meta={}, status=[None])
     assert len(empty.limited) == 0
+
+
+def test_several_servers_share_the_chunks_and_give_the_same_rows(server_url, tmp_path):
+    # One server under two addresses: two connections, one fingerprint (as two machines would be).
+    other = server_url.replace("127.0.0.1", "localhost")
+    sample = essays(12)
+    texts, prompts = [e["text"] for e in sample], [e["prompt"] for e in sample]
+    one = hemma.Client(server_url).extract(texts, prompts=prompts, cache=False, progress=False)
+    two = hemma.Client([server_url, other]).extract(texts, prompts=prompts, cache=False, progress=False,
+                                                    chunk_size=2)
+    # Equal up to batching: the strings share batches differently when the chunks do.
+    np.testing.assert_allclose(two.embeddings, one.embeddings, atol=1e-5)
+    np.testing.assert_allclose(two.handcrafted.to_numpy(), one.handcrafted.to_numpy(), rtol=1e-4, atol=1e-9)
+    served = {s["endpoint"]: s["chunks"] for s in two.meta["servers"]}
+    assert set(served) == {server_url, other} and sum(served.values()) == 6, served
+    assert hemma.Client(f"{server_url},{other}").server == f"{server_url},{other}"

@@ -3,7 +3,8 @@
 //! location, format and keys), the window, the retries and the resume.
 //!
 //! [`runner::extract`] looks every distinct (text, prompt) up in the [`cache`], streams the misses
-//! in chunks, stores each answered chunk at once and returns the matrices in input order;
+//! in chunks to one or more servers ([`spread`]), stores each answered chunk at once and returns
+//! the matrices in input order;
 //! [`atomic::write_atomically`] is the one writer of files that must never be seen half-written.
 #![deny(missing_docs)]
 
@@ -13,9 +14,11 @@ pub mod cache;
 pub mod fuzz_harness;
 pub mod progress;
 pub mod runner;
+pub mod spread;
 
 pub use progress::{Progress, Silent};
 pub use runner::{ExtractReport, LimitedRow, RunError, RunOptions, RunOutput, StageSums, extract};
+pub use spread::ServerReport;
 
 /// One essay of a run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,12 +1,14 @@
 //! A corpus run: essays in, the feature matrices out, in input order.
 //!
 //! Every distinct (text, prompt) is looked up in the local cache first; the misses go to the
-//! server over one `ExtractStream` in chunks, with a bounded number of chunks in flight, and each
+//! servers over `ExtractStream` in chunks, with a bounded number of chunks in flight per server
+//! ([`crate::spread`]: several servers with the same fingerprint share the chunks), and each
 //! answered chunk is written to the cache at once. That is what makes a re-run free and an
 //! interrupted run resume: the next run finds the finished chunks in the cache. Transport errors
 //! and UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED answers are retried with exponential
-//! backoff (the stream is reopened for what is still missing); any other refusal stops the run at
-//! once and names the essays. The caller gets the matrices only when every row is there.
+//! backoff (the stream is reopened for what is still missing, on any server); any other refusal
+//! stops the run at once and names the essays. The caller gets the matrices only when every row
+//! is there.
 //!
 //! A row the server answered but could not analyse whole (its text exceeded the analyser's
 //! limits: NaN handcrafted features, embeddings as usual) is not a failure: the run finishes and
@@ -20,7 +22,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hemma_proto::v1::{ExtractChunk, ExtractChunkResult, InfoResponse, extract_chunk_result};
 use ndarray::Array2;
-use tokio::sync::Semaphore;
 
 use hemma_client::extract::Extraction;
 use hemma_client::{Client, ClientError, extract_request};
@@ -29,6 +30,7 @@ use hemma_proto::v1::FeatureSet;
 use crate::Essay;
 use crate::cache::{Cache, CacheError, CachedRow, Lookup, RowLimit, entry_key};
 use crate::progress::Progress;
+use crate::spread::{Chunk, RoundError, ServerReport, Shared, serve_chunks};
 
 /// How to run one extraction.
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ pub struct ExtractReport {
     pub limited: usize,
     /// The server fingerprint of every row.
     pub fingerprint: String,
+    /// What each server did, in the order given.
+    pub servers: Vec<ServerReport>,
     /// Wall time of the run.
     pub seconds: f64,
     /// Server-side stage times of the fetched chunks.
@@ -97,7 +101,7 @@ pub struct ExtractReport {
 pub struct RunOutput {
     /// The essays, as given.
     pub essays: Vec<Essay>,
-    /// The server's `Info` at the start of the run (its fingerprint is every row's).
+    /// The first server's `Info` at the start of the run (its fingerprint is every row's).
     pub info: InfoResponse,
     /// [essays, dim], for sets with embeddings.
     pub embeddings: Option<Array2<f32>>,
@@ -164,6 +168,23 @@ pub enum RunError {
     /// A call failed for good (e.g. Info).
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// No server was given.
+    #[error("no server to run on: give at least one")]
+    NoServers,
+    /// Two servers of the run compute different features.
+    #[error(
+        "the servers compute different features: {first} has fingerprint {first_fingerprint}, {other} has {other_fingerprint}; run with servers that share one (same model, options and version)"
+    )]
+    FingerprintsDiffer {
+        /// The first server.
+        first: String,
+        /// Its fingerprint (the run's).
+        first_fingerprint: String,
+        /// The server that differs.
+        other: String,
+        /// Its fingerprint.
+        other_fingerprint: String,
+    },
     /// The server was replaced by one whose features differ.
     #[error(
         "the server's fingerprint changed during the run (was {was}, now {now}); run again to extract everything from the new server"
@@ -179,19 +200,11 @@ pub enum RunError {
     Cache(#[from] CacheError),
 }
 
-/// One failed attempt of a stream round.
-enum RoundError {
-    /// Try again (after backoff).
-    Transient(String),
-    /// Stop the run.
-    Fatal(RunError),
-}
-
 /// Shared state of one run.
-struct Run {
-    set: FeatureSet,
+pub(crate) struct Run {
+    pub(crate) set: FeatureSet,
     fingerprint: String,
-    essays: Arc<Vec<Essay>>,
+    pub(crate) essays: Arc<Vec<Essay>>,
     /// Cache key of every essay.
     keys: Vec<String>,
     /// Essays per key (duplicates count once each).
@@ -202,10 +215,11 @@ struct Run {
     chunks: usize,
 }
 
-/// Extracts the features of `essays`: cached rows from the cache, the rest from the server;
-/// `progress` hears of every essay done and of every retry.
+/// Extracts the features of `essays`: cached rows from the cache, the rest from `servers` (one
+/// or more; all must have the same fingerprint); `progress` hears of every essay done, of every
+/// retry and of a server that leaves the run.
 pub async fn extract(
-    client: &Client,
+    servers: &[Client],
     essays: Vec<Essay>,
     options: &RunOptions,
     progress: &dyn Progress,
@@ -220,7 +234,21 @@ pub async fn extract(
             set: set.name(),
         });
     }
-    let info = info_with_retries(client, options, progress).await?;
+    let Some(first) = servers.first() else {
+        return Err(RunError::NoServers);
+    };
+    let info = info_with_retries(first, options, progress).await?;
+    for other in &servers[1..] {
+        let theirs = info_with_retries(other, options, progress).await?;
+        if theirs.fingerprint != info.fingerprint {
+            return Err(RunError::FingerprintsDiffer {
+                first: first.endpoint().to_owned(),
+                first_fingerprint: info.fingerprint.clone(),
+                other: other.endpoint().to_owned(),
+                other_fingerprint: theirs.fingerprint,
+            });
+        }
+    }
     let fingerprint = info.fingerprint.clone();
     let prompt_of = |e: &Essay| -> String {
         match set.has_handcrafted() {
@@ -262,45 +290,32 @@ pub async fn extract(
     }
     let cache_hits = hits.len();
     run.rows = hits;
-    let mut pending: Vec<usize> = distinct
+    let pending: Vec<usize> = distinct
         .iter()
         .copied()
         .filter(|&i| !run.rows.contains_key(&run.keys[i]))
         .collect();
     let fetched = pending.len();
-    let mut failures = 0u32;
-    let mut retries = 0u32;
-    while !pending.is_empty() {
-        let before = pending.len();
-        match run.stream_round(client, &pending, options, progress).await {
-            Ok(()) => {}
-            Err(RoundError::Fatal(e)) => return Err(e),
-            Err(RoundError::Transient(why)) => {
-                pending.retain(|&i| !run.rows.contains_key(&run.keys[i]));
-                if pending.len() < before {
-                    failures = 0;
-                }
-                failures += 1;
-                if failures > options.retries {
-                    return Err(RunError::GaveUp {
-                        attempts: failures,
-                        last: why,
-                    });
-                }
-                retries += 1;
-                let wait = backoff(options.backoff, failures);
-                let line = format!(
-                    "hemma: {why}; retrying in {:.1} s ({failures}/{})",
-                    wait.as_secs_f64(),
-                    options.retries
-                );
-                progress.note(&line);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-        }
-        pending.retain(|&i| !run.rows.contains_key(&run.keys[i]));
+    let chunks: Vec<Chunk> = pending
+        .chunks(options.chunk_size.max(1))
+        .enumerate()
+        .map(|(k, rows)| Chunk {
+            id: k as u64,
+            rows: rows.to_vec(),
+        })
+        .collect();
+    let shared = Shared::new(run, chunks, servers.len());
+    // One worker per server, polled together on this task; the first error ends them all.
+    let mut workers = futures::stream::FuturesOrdered::new();
+    for client in servers {
+        workers.push_back(serve_chunks(&shared, client, options, progress));
     }
+    let mut reports = Vec::with_capacity(servers.len());
+    while let Some(report) = workers.next().await {
+        reports.push(report?);
+    }
+    drop(workers);
+    let (run, retries) = shared.finish();
     let (embeddings, handcrafted) = run.matrices()?;
     let limited = limited_rows(&run.essays, &run.keys, &run.rows);
     let report = ExtractReport {
@@ -313,6 +328,7 @@ pub async fn extract(
         retries,
         limited: limited.len(),
         fingerprint: run.fingerprint.clone(),
+        servers: reports,
         seconds: started.elapsed().as_secs_f64(),
         stages: run.stages.clone(),
     };
@@ -350,7 +366,7 @@ fn limited_rows(
 }
 
 /// Wait before retry `attempt` (1-based): `base` doubled each time, at most 30 s.
-fn backoff(base: Duration, attempt: u32) -> Duration {
+pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
     base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
         .min(Duration::from_secs(30))
 }
@@ -425,68 +441,14 @@ impl Run {
         }
     }
 
-    /// Streams the essays `pending` in chunks and stores every answered chunk.
-    async fn stream_round(
+    /// Checks one chunk's answer and stores its rows in memory and in the cache; returns how
+    /// many essays (duplicates included) it completes.
+    pub(crate) async fn store(
         &mut self,
-        client: &Client,
-        pending: &[usize],
-        options: &RunOptions,
-        progress: &dyn Progress,
-    ) -> Result<(), RoundError> {
-        let chunks: Vec<Vec<usize>> = pending
-            .chunks(options.chunk_size.max(1))
-            .map(<[usize]>::to_vec)
-            .collect();
-        // The window: a chunk is sent only while fewer than `concurrency` are unanswered, so the
-        // client holds at most that many chunks' texts and answers in memory.
-        let window = Arc::new(Semaphore::new(options.concurrency.max(1)));
-        let requests = {
-            let window = window.clone();
-            let essays = self.essays.clone();
-            let set = self.set;
-            let chunks = chunks.clone();
-            futures::stream::iter(chunks.into_iter().enumerate()).then(move |(k, rows)| {
-                let window = window.clone();
-                let essays = essays.clone();
-                async move {
-                    if let Ok(permit) = window.acquire_owned().await {
-                        permit.forget();
-                    }
-                    chunk_request(&essays, k as u64, &rows, set)
-                }
-            })
-        };
-        let mut answers = client
-            .extract_stream(requests)
-            .await
-            .map_err(|e| classify(e, None))?;
-        for (k, rows) in chunks.iter().enumerate() {
-            let answer = match answers.message().await {
-                Ok(Some(a)) => a,
-                Ok(None) => {
-                    return Err(RoundError::Transient(format!(
-                        "the server closed the stream after {k} of {} chunks",
-                        chunks.len()
-                    )));
-                }
-                Err(status) => return Err(classify(ClientError::from(status), None)),
-            };
-            window.add_permits(1);
-            self.store(k as u64, rows, answer).await?;
-            for &i in rows {
-                progress.advance(self.copies[&self.keys[i]] as u64);
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks one chunk's answer and stores its rows in memory and in the cache.
-    async fn store(
-        &mut self,
-        chunk_id: u64,
-        rows: &[usize],
+        chunk: &Chunk,
         answer: ExtractChunkResult,
-    ) -> Result<(), RoundError> {
+    ) -> Result<u64, RoundError> {
+        let (chunk_id, rows) = (chunk.id, &chunk.rows[..]);
         let malformed = |m: String| RoundError::Fatal(ClientError::Malformed(m).into());
         if answer.chunk_id != chunk_id {
             return Err(malformed(format!(
@@ -509,10 +471,10 @@ impl Run {
         };
         let x = Extraction::decode(resp, rows.len()).map_err(|e| RoundError::Fatal(e.into()))?;
         if x.fingerprint != self.fingerprint {
-            return Err(RoundError::Fatal(RunError::FingerprintChanged {
+            return Err(RoundError::Changed {
                 was: self.fingerprint.clone(),
                 now: x.fingerprint,
-            }));
+            });
         }
         let t = &x.timings;
         self.stages.parse_seconds += t.parse_seconds;
@@ -567,7 +529,10 @@ impl Run {
             }
         }
         self.rows.extend(new);
-        Ok(())
+        Ok(rows
+            .iter()
+            .map(|&i| self.copies[&self.keys[i]] as u64)
+            .sum())
     }
 
     /// The matrices in input order.
@@ -604,7 +569,12 @@ impl Run {
 }
 
 /// The stream message for chunk `k` holding the essays `rows`.
-fn chunk_request(essays: &[Essay], k: u64, rows: &[usize], set: FeatureSet) -> ExtractChunk {
+pub(crate) fn chunk_request(
+    essays: &[Essay],
+    k: u64,
+    rows: &[usize],
+    set: FeatureSet,
+) -> ExtractChunk {
     let texts = rows.iter().map(|&i| essays[i].text.clone()).collect();
     let prompts = match set.has_handcrafted() {
         true => rows
@@ -621,7 +591,7 @@ fn chunk_request(essays: &[Essay], k: u64, rows: &[usize], set: FeatureSet) -> E
 }
 
 /// Sorts a failure into retry or stop; `chunk` names the essays of a refused chunk.
-fn classify(err: ClientError, chunk: Option<(&[Essay], &[usize])>) -> RoundError {
+pub(crate) fn classify(err: ClientError, chunk: Option<(&[Essay], &[usize])>) -> RoundError {
     let transient_err = match &err {
         ClientError::Status { code, .. } => transient(*code),
         ClientError::Connect { .. } => true,

@@ -195,10 +195,17 @@ def _warn_limited(x: Extraction) -> None:
 
 
 class Client:
-    """A connection to one hemma-offload server (through the SSH tunnel, usually)."""
+    """A connection to a hemma-offload server (through the SSH tunnel, usually), or to several.
 
-    def __init__(self, server: Optional[str] = None, timeout: float = 600.0):
+    `server` is a URL, several comma-separated, or a list of URLs (default `$HEMMA_SERVER`, else
+    http://127.0.0.1:9000). With several, `extract` spreads its chunks over all of them (they must
+    share one fingerprint; one that goes away mid-run leaves it, the others take its chunks);
+    `info`, `health` and `embed` use the first."""
+
+    def __init__(self, server: Union[None, str, Sequence[str]] = None, timeout: float = 600.0):
         server = server or os.environ.get("HEMMA_SERVER", "http://127.0.0.1:9000")
+        if not isinstance(server, str):
+            server = ",".join(str(s) for s in server)
         self.server = server
         self._inner = _hemma.Client(server, timeout)
 
