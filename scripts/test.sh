@@ -33,3 +33,8 @@ venv=.cache/python-tests
 "$venv/bin/python" -m pip install -q --disable-pip-version-check ./client/python
 cargo build -q -p hemma-server -p hemma-cli   # the binaries the Python tests start (built above)
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python client/python/tests
+# Issue 15's one-shot GPU check, as a dry run on the CPU: the tiny fixture through the same steps
+# (CLS-only graph, selftest fp32/fp16, gpu_embed with I/O binding; torch is skipped, not installed).
+gpu_model=$(mktemp -d)
+PATH="$PWD/$venv/bin:$PATH" OUT="$gpu_model/out" benches/gpu.sh --cpu-dry-run "$ORT_DYLIB_PATH" "$gpu_model/model"
+rm -rf "$gpu_model"
