@@ -4,10 +4,12 @@
 //! ```text
 //! benches/run.sh                          # builds the random-init base model once, then runs this
 //! cargo bench --bench embed_throughput -- --model-dir DIR [--essays 24] [--batch-size 8]
-//!     [--threads 2] [--python python3] [--skip-candle]
+//!     [--threads 2] [--python python3] [--skip-candle] [--rounds 3]
 //! ```
-//! Prints essays/s per engine, ORT/torch and candle/torch ratios, and the CLS max abs difference
-//! of each engine against torch (they run the same weights, so they must agree).
+//! Each round runs torch, then ONNX Runtime on `model.onnx` and on the CLS-only CPU graph
+//! `model.cpu.onnx` (where the folder has it); candle runs in the first round. Prints essays/s,
+//! the ratio to that round's torch and the CLS max abs difference against torch per round, then
+//! the median ratio of each ONNX file over the rounds.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use hemma_embed::candle::{CandleEngine, CandleOptions};
+use hemma_embed::factory::CPU_GRAPH;
 use hemma_embed::model::ModelDir;
 use hemma_embed::ort::{OrtEngine, OrtOptions};
 use hemma_embed::tokenize::TextTokenizer;
@@ -31,6 +34,7 @@ struct Args {
     threads: usize,
     python: String,
     skip_candle: bool,
+    rounds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -43,6 +47,7 @@ fn parse_args() -> anyhow::Result<Args> {
         threads: 2,
         python: std::env::var("HEMMA_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()),
         skip_candle: false,
+        rounds: 3,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--threads" => a.threads = value()?.parse()?,
             "--python" => a.python = value()?,
             "--skip-candle" => a.skip_candle = true,
+            "--rounds" => a.rounds = value()?.parse::<usize>()?.max(1),
             "--bench" => {} // passed by `cargo bench`
             other => bail!("unknown flag {other}"),
         }
@@ -156,13 +162,119 @@ fn main() -> anyhow::Result<()> {
         &tokens_file,
         serde_json::json!({ "batches": batches }).to_string(),
     )?;
-    let torch_cls = tmp.path().join("torch_cls.npy");
+    let dylib = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from);
+    let ort_load = |file: &str| -> anyhow::Result<OrtEngine> {
+        let onnx = model.verify(file, "benchmark")?;
+        Ok(OrtEngine::load(&OrtOptions {
+            model: onnx.path,
+            model_sha256: onnx.sha256,
+            dylib: dylib.clone(),
+            provider: Provider::Cpu,
+            device_id: 0,
+            precision: Precision::Fp32,
+            threads: args.threads,
+            dim: m.dim,
+        })?)
+    };
+    // The ONNX files ONNX Runtime runs: the full export and, where the folder has it, the
+    // CLS-only CPU graph the server uses on the CPU (docs/architecture.md, "The CPU graph").
+    let mut graphs = vec![("ort-cpu fp32 model.onnx", "model.onnx")];
+    if m.files.contains_key(CPU_GRAPH) {
+        graphs.push(("ort-cpu fp32 model.cpu.onnx", CPU_GRAPH));
+    }
+
+    // Rounds alternate the engines so a slow minute of this machine hits all of them.
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); graphs.len()];
+    let mut torch_version = String::new();
+    let mut torch_rss = f64::NAN;
+    for round in 1..=args.rounds {
+        let torch = torch_round(&args, &tokens_file, tmp.path())?;
+        torch_version = torch.version.clone();
+        torch_rss = torch.rss_mb;
+        println!(
+            "round {round}: {:<30} {:>8.3} essays/s",
+            format!("torch {}", torch.version),
+            torch.essays_per_s
+        );
+        for (k, (name, file)) in graphs.iter().enumerate() {
+            let mut engine = ort_load(file)?;
+            let run = time_engine(&mut engine, &batches)?;
+            let eps = n as f64 / run.seconds;
+            ratios[k].push(eps / torch.essays_per_s);
+            println!(
+                "round {round}: {name:<30} {eps:>8.3} essays/s  {:>5.2}x torch  CLS max diff vs torch {:.2e}",
+                eps / torch.essays_per_s,
+                max_abs(&run.cls, &torch.cls)
+            );
+        }
+        if round == 1 && !args.skip_candle {
+            let w = model.verify("model.safetensors", "benchmark")?;
+            let mut engine = CandleEngine::load(&CandleOptions {
+                weights: w.path,
+                weights_sha256: w.sha256,
+                config: args.model_dir.join("config.json"),
+                threads: args.threads,
+                dim: m.dim,
+            })?;
+            let c = time_engine(&mut engine, &batches)?;
+            let eps = n as f64 / c.seconds;
+            println!(
+                "round {round}: {:<30} {eps:>8.3} essays/s  {:>5.2}x torch  CLS max diff vs torch {:.2e}",
+                "candle-cpu fp32",
+                eps / torch.essays_per_s,
+                max_abs(&c.cls, &torch.cls)
+            );
+        }
+    }
+    println!();
+    for ((name, _), r) in graphs.iter().zip(&ratios) {
+        let list: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
+        println!(
+            "ratio {name}/torch {torch_version}: median {:.2} of {} rounds ({})",
+            median(r),
+            r.len(),
+            list.join(", ")
+        );
+    }
+    if let Some(r) = ratios.last() {
+        // What the server runs on the CPU: the CPU graph where the folder has one.
+        println!("ratio ort-cpu/torch-cpu = {:.2}", median(r));
+    }
+    println!(
+        "peak RSS: bench process {:.0} MB (ort and candle), torch process {torch_rss:.0} MB",
+        rss_mb(),
+    );
+    Ok(())
+}
+
+/// Median of a non-empty list.
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One torch pass over the batches.
+struct TorchRound {
+    essays_per_s: f64,
+    cls: Array2<f32>,
+    version: String,
+    rss_mb: f64,
+}
+
+/// Runs `benches/baselines/torch_embed.py` once over `tokens_file`.
+fn torch_round(args: &Args, tokens_file: &Path, tmp: &Path) -> anyhow::Result<TorchRound> {
+    let torch_cls = tmp.join("torch_cls.npy");
     let out = Command::new(&args.python)
         .arg(hemma_e2e::repo_root().join("benches/baselines/torch_embed.py"))
         .arg("--model-dir")
         .arg(&args.model_dir)
         .arg("--tokens")
-        .arg(&tokens_file)
+        .arg(tokens_file)
         .args([
             "--threads",
             &args.threads.to_string(),
@@ -187,73 +299,12 @@ fn main() -> anyhow::Result<()> {
             .rfind(|l| !l.is_empty())
             .unwrap_or_default(),
     )?;
-    let torch_eps = torch["essays_per_s"]
-        .as_f64()
-        .context("torch essays_per_s")?;
-    let torch_cls = Array2::<f32>::read_npy(std::fs::File::open(&torch_cls)?)?;
-
-    let onnx = model.verify("model.onnx", "benchmark")?;
-    let mut ort = OrtEngine::load(&OrtOptions {
-        model: onnx.path,
-        model_sha256: onnx.sha256,
-        dylib: std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from),
-        provider: Provider::Cpu,
-        device_id: 0,
-        precision: Precision::Fp32,
-        threads: args.threads,
-        dim: m.dim,
-    })?;
-    let ort_run = time_engine(&mut ort, &batches)?;
-    drop(ort);
-    let ort_eps = n as f64 / ort_run.seconds;
-
-    let candle = if args.skip_candle {
-        None
-    } else {
-        let w = model.verify("model.safetensors", "benchmark")?;
-        let mut engine = CandleEngine::load(&CandleOptions {
-            weights: w.path,
-            weights_sha256: w.sha256,
-            config: args.model_dir.join("config.json"),
-            threads: args.threads,
-            dim: m.dim,
-        })?;
-        Some(time_engine(&mut engine, &batches)?)
-    };
-
-    println!(
-        "{:<22} {:>10} {:>12} {:>14}",
-        "engine", "essays/s", "vs torch", "CLS max diff"
-    );
-    println!(
-        "{:<22} {:>10.3} {:>12} {:>14}",
-        format!("torch {}", torch["torch"].as_str().unwrap_or("")),
-        torch_eps,
-        "1.00",
-        "-"
-    );
-    println!(
-        "{:<22} {:>10.3} {:>12.2} {:>14.2e}",
-        "ort-cpu fp32",
-        ort_eps,
-        ort_eps / torch_eps,
-        max_abs(&ort_run.cls, &torch_cls)
-    );
-    if let Some(c) = &candle {
-        let eps = n as f64 / c.seconds;
-        println!(
-            "{:<22} {:>10.3} {:>12.2} {:>14.2e}",
-            "candle-cpu fp32",
-            eps,
-            eps / torch_eps,
-            max_abs(&c.cls, &torch_cls)
-        );
-    }
-    println!("ratio ort-cpu/torch-cpu = {:.2}", ort_eps / torch_eps);
-    println!(
-        "peak RSS: bench process {:.0} MB (ort and candle), torch process {:.0} MB",
-        rss_mb(),
-        torch["rss_mb"].as_f64().unwrap_or(f64::NAN)
-    );
-    Ok(())
+    Ok(TorchRound {
+        essays_per_s: torch["essays_per_s"]
+            .as_f64()
+            .context("torch essays_per_s")?,
+        cls: Array2::<f32>::read_npy(std::fs::File::open(&torch_cls)?)?,
+        version: torch["torch"].as_str().unwrap_or("").to_owned(),
+        rss_mb: torch["rss_mb"].as_f64().unwrap_or(f64::NAN),
+    })
 }

@@ -12,13 +12,13 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/setup-ort.sh)"
 py=${HEMMA_BENCH_PYTHON:-}
 if [ -z "$py" ]; then
-  py=.cache/bench-venv/bin/python
+  py=$PWD/.cache/bench-venv/bin/python  # absolute: cargo bench runs in tests/
   if [ ! -x "$py" ]; then
     python3 -m venv .cache/bench-venv
     "$py" -m pip install -q -r models/requirements.txt
   fi
 fi
-model=.cache/models/deberta-v3-base-random
+model=$PWD/.cache/models/deberta-v3-base-random  # absolute: cargo bench runs in tests/
 if [ ! -f "$model/manifest.json" ]; then
   "$py" models/export_deberta.py --random-init --skip-fp16 \
     --tokenizer tests/fixtures/tiny-deberta/tokenizer.json --out "$model"

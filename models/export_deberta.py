@@ -8,6 +8,9 @@ Writes one folder (``--out DIR``) with:
                      ``last_hidden_state`` float32 [batch, seq, hidden])
   model.fp16.onnx    the same graph converted to fp16 with fp32 inputs/outputs
                      (skipped with ``--skip-fp16``)
+  model.cpu.onnx     the [CLS] rows only (output [batch, 1, hidden]), rearranged for
+                     ONNX Runtime's CPU provider (models/deberta_cls_cpu.py); the
+                     server uses it instead of model.onnx for ORT on the CPU in fp32
   model.safetensors  state dict of ``DebertaV2Model`` (no ``deberta.`` prefix)
   config.json        full ``DebertaV2Config`` (model_type "deberta-v2")
   tokenizer.json     fast tokenizer converted from ``spm.model`` with
@@ -340,6 +343,78 @@ def narrow_gather_indices(path: Path) -> int:
     return len(expands)
 
 
+def export_cpu_graph(model, path: Path) -> None:
+    """model.cpu.onnx: models/deberta_cls_cpu.py exported as model.onnx is (same exporter, opset,
+    dynamic batch/seq), with the same int32 gather indices."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from deberta_cls_cpu import DebertaClsCpu
+
+    vocab = model.config.vocab_size
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, min(vocab, 1000), (2, 16), generator=g, dtype=torch.int64)
+    ids[:, 0] = 1
+    mask = torch.ones_like(ids)
+    mask[1, 12:] = 0
+    axes = {0: "batch", 1: "seq"}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            DebertaClsCpu(model.eval()).eval(),
+            (ids, mask),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": {0: "batch"}},
+            do_constant_folding=True,
+        )
+    narrow_gather_indices(path)
+    import onnx
+
+    onnx.checker.check_model(str(path))
+
+
+def check_cpu_graph(model, tok, path: Path, texts: list[str], max_length: int) -> float:
+    """Largest CLS difference of model.cpu.onnx (ORT CPU) from torch, per text and as one padded
+    batch; fails above 1e-4."""
+    import onnxruntime as ort
+
+    batch = [encode(tok, t, max_length) for t in texts]
+    ref = np.concatenate([torch_cls(model, [x]) for x in batch])
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    single = np.concatenate([ort_cls(sess, [x]) for x in batch])
+    batched = ort_cls(sess, batch)
+    worst = float(max(np.abs(single - ref).max(), np.abs(batched - ref).max()))
+    log(f"  max abs diff ort_cpu_graph_vs_torch: {worst:.3g}")
+    if worst > 1e-4:
+        raise RuntimeError(f"{path.name} differs from torch by {worst:.3g} (> 1e-4)")
+    return worst
+
+
+def add_cpu_graph(folder: Path, texts: list[str] | None = None) -> dict:
+    """Writes model.cpu.onnx into an exported folder (from its config.json and model.safetensors),
+    checks it against torch, and lists it in manifest.json; the other files are not touched."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches" / "baselines"))
+    from torch_embed import load_model
+
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    model = load_model(folder)
+    tok = load_tokenizer_json(folder / "tokenizer.json")
+    export_cpu_graph(model, folder / "model.cpu.onnx")
+    check_cpu_graph(model, tok, folder / "model.cpu.onnx", texts or DEFAULT_CHECK_TEXTS, manifest["max_length"])
+    manifest["files"]["model.cpu.onnx"] = sha256_file(folder / "model.cpu.onnx")
+    with open(folder / "manifest.json", "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    return manifest
+
+
 def convert_fp16(src: Path, dst: Path) -> None:
     """fp16 weights and compute, fp32 inputs/outputs kept (keep_io_types=True)."""
     import onnx
@@ -416,6 +491,7 @@ def export_all(
     random_init: bool,
     max_length: int = 512,
     skip_fp16: bool = False,
+    skip_cpu_graph: bool = False,
     check_texts: list[str] | None = None,
     tokenizer_file: Path | None = None,
 ) -> dict:
@@ -456,6 +532,12 @@ def export_all(
     written.append("model.onnx")
     log(f"model.onnx written ({time.time() - t:.1f} s)")
 
+    if not skip_cpu_graph:
+        t = time.time()
+        export_cpu_graph(model, out_dir / "model.cpu.onnx")
+        written.append("model.cpu.onnx")
+        log(f"model.cpu.onnx written ({time.time() - t:.1f} s)")
+
     stale = out_dir / "model.fp16.onnx"
     if skip_fp16:
         if stale.exists():
@@ -491,6 +573,8 @@ def export_all(
 
     t = time.time()
     check_onnx(model, tok, out_dir, check_texts or DEFAULT_CHECK_TEXTS, max_length, not skip_fp16)
+    if not skip_cpu_graph:
+        check_cpu_graph(model, tok, out_dir / "model.cpu.onnx", check_texts or DEFAULT_CHECK_TEXTS, max_length)
     log(f"checks done ({time.time() - t:.1f} s)")
     return manifest
 
@@ -509,7 +593,9 @@ def main(argv=None) -> int:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ap.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    ap.add_argument("--out", type=Path, help="output folder (created)")
+    ap.add_argument("--add-cpu-graph", type=Path, metavar="DIR",
+                    help="only add model.cpu.onnx to a folder this script wrote (from its safetensors)")
     ap.add_argument("--source", help="checkpoint folder (config.json, spm.model, weights) or Hugging Face cache dir; "
                     "default: the Hugging Face cache, offline")
     ap.add_argument("--model-id", default=DEFAULT_MODEL_ID, help="model id to look up in a cache and to record "
@@ -522,7 +608,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-length", type=int, default=512, help="max tokens incl. [CLS]/[SEP], recorded in the "
                     "manifest (default %(default)s)")
     ap.add_argument("--skip-fp16", action="store_true", help="do not write model.fp16.onnx")
+    ap.add_argument("--skip-cpu-graph", action="store_true", help="do not write model.cpu.onnx (a GPU-only folder)")
     args = ap.parse_args(argv)
+    if args.add_cpu_graph is not None:
+        print(json.dumps(add_cpu_graph(args.add_cpu_graph), indent=2))
+        return 0
+    if args.out is None:
+        ap.error("--out is required")
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     t0 = time.time()
@@ -556,6 +648,7 @@ def main(argv=None) -> int:
         random_init=args.random_init,
         max_length=args.max_length,
         skip_fp16=args.skip_fp16,
+        skip_cpu_graph=args.skip_cpu_graph,
         tokenizer_file=args.tokenizer,
     )
     log(f"done in {time.time() - t0:.1f} s -> {args.out}")

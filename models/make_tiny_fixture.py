@@ -242,7 +242,9 @@ candle and batching against Python without the 700 MB real model. Its outputs me
   {v['transformers']} (`DebertaV2TokenizerFast(vocab_file=...).backend_tokenizer`, i.e. the
   DeBERTa-v3 format: normalizer Sequence[Strip, Precompiled, Replace(" {{2,}}" -> " ")], Metaspace,
   Unigram, TemplateProcessing "[CLS] $A [SEP]").
-- `model.onnx` (fp32), `model.fp16.onnx` (fp16 inside, fp32 inputs/outputs), `model.safetensors`
+- `model.onnx` (fp32), `model.fp16.onnx` (fp16 inside, fp32 inputs/outputs), `model.cpu.onnx`
+  (the CLS-only CPU graph, docs/architecture.md; added to the committed fixture with
+  `python models/export_deberta.py --add-cpu-graph tests/fixtures/tiny-deberta`), `model.safetensors`
   (no `deberta.` prefix), `config.json`, `manifest.json` – exactly what `models/export_deberta.py` writes.
 - `reference.json` – expected values: `cases[]` (text, ids from `tokenizers.Tokenizer.from_file`
   with truncation at {reference['max_length']}, and the torch fp32 CLS vector `last_hidden_state[0, 0, :]` of that

@@ -21,6 +21,24 @@ pub enum FactoryError {
     NotBuilt(String),
 }
 
+/// The ONNX file ONNX Runtime loads: fp16 or fp32, and for fp32 on the CPU the CLS-only CPU graph
+/// (`model.cpu.onnx`, docs/architecture.md "The CPU graph") where the manifest lists one.
+#[cfg(feature = "ort")]
+pub fn onnx_file(engine: &EngineConfig, model: &ModelDir) -> &'static str {
+    use crate::settings::Provider;
+    match (engine.precision, engine.provider) {
+        (Precision::Fp16, _) => "model.fp16.onnx",
+        (Precision::Fp32, Provider::Cpu) if model.manifest().files.contains_key(CPU_GRAPH) => {
+            CPU_GRAPH
+        }
+        (Precision::Fp32, _) => "model.onnx",
+    }
+}
+
+/// The CLS-only graph for ONNX Runtime on the CPU, written by models/export_deberta.py.
+#[cfg(feature = "ort")]
+pub const CPU_GRAPH: &str = "model.cpu.onnx";
+
 /// Verifies the files the configured engine reads and returns its loader.
 pub fn engine_loader(
     engine: &EngineConfig,
@@ -31,10 +49,7 @@ pub fn engine_loader(
         EngineKind::Ort => {
             #[cfg(feature = "ort")]
             {
-                let file = match engine.precision {
-                    Precision::Fp32 => "model.onnx",
-                    Precision::Fp16 => "model.fp16.onnx",
-                };
+                let file = onnx_file(engine, model);
                 let weights = model.verify(file, "ONNX Runtime engine")?;
                 let options = crate::ort::OrtOptions {
                     model: weights.path.clone(),
