@@ -173,7 +173,7 @@ impl Shared {
     }
 }
 
-/// Serves chunks from `shared` on `client` until every chunk is stored or the server leaves;
+/// Serves chunks from the shared queue on `client` until every chunk is stored or the server leaves;
 /// an error ends the whole run. Boxed: several of these are polled together, and without the
 /// box rustc cannot prove the caller's future `Send` (rust-lang/rust#102211).
 pub(crate) fn serve_chunks<'a>(
