@@ -277,7 +277,12 @@ class _LastHidden(torch.nn.Module):
 def export_onnx(model, path: Path) -> None:
     """Legacy TorchScript exporter, opset 17, dynamic batch/seq (see ENGINE-NOTES.md)."""
     model.eval()
-    vocab = model.config.vocab_size
+    _export(_LastHidden(model).eval(), model.config.vocab_size, path, {0: "batch", 1: "seq"})
+
+
+def _export(module, vocab: int, path: Path, output_axes: dict) -> None:
+    """`module(input_ids, attention_mask)` -> `last_hidden_state` to ONNX at `path` (legacy
+    exporter, opset 17, dynamic batch and sequence), attention gather indices narrowed to int32."""
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, min(vocab, 1000), (2, 16), generator=g, dtype=torch.int64)
     ids[:, 0] = 1
@@ -290,14 +295,14 @@ def export_onnx(model, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # benign TracerWarnings (torch.tensor constants, frozen branches)
         torch.onnx.export(
-            _LastHidden(model).eval(),
+            module,
             (ids, mask),
             str(path),
             dynamo=False,
             opset_version=17,
             input_names=["input_ids", "attention_mask"],
             output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": output_axes},
             do_constant_folding=True,
         )
     narrow_gather_indices(path)
@@ -345,36 +350,11 @@ def narrow_gather_indices(path: Path) -> int:
 
 def export_cpu_graph(model, path: Path) -> None:
     """model.cpu.onnx: models/deberta_cls_cpu.py exported as model.onnx is (same exporter, opset,
-    dynamic batch/seq), with the same int32 gather indices."""
+    dynamic batch/seq), with the same int32 gather indices; output [batch, 1, hidden]."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from deberta_cls_cpu import DebertaClsCpu
 
-    vocab = model.config.vocab_size
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(5, min(vocab, 1000), (2, 16), generator=g, dtype=torch.int64)
-    ids[:, 0] = 1
-    mask = torch.ones_like(ids)
-    mask[1, 12:] = 0
-    axes = {0: "batch", 1: "seq"}
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            DebertaClsCpu(model.eval()).eval(),
-            (ids, mask),
-            str(path),
-            dynamo=False,
-            opset_version=17,
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": {0: "batch"}},
-            do_constant_folding=True,
-        )
-    narrow_gather_indices(path)
-    import onnx
-
-    onnx.checker.check_model(str(path))
+    _export(DebertaClsCpu(model.eval()).eval(), model.config.vocab_size, path, {0: "batch"})
 
 
 def check_cpu_graph(model, tok, path: Path, texts: list[str], max_length: int) -> float:
