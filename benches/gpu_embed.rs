@@ -24,62 +24,42 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use serde_json::json;
 
+/// Command line (see the module comment).
+#[derive(clap::Parser)]
 struct Args {
+    /// Model folder with model.cls.onnx / model.fp16.cls.onnx and manifest.json.
+    #[arg(long)]
     model_dir: PathBuf,
+    /// Execution provider: cuda or cpu.
+    #[arg(long, default_value = "cuda", value_parser = ["cuda", "cpu"])]
     provider: String,
+    /// Precisions to run, comma-separated.
+    #[arg(long, default_value = "fp32,fp16", value_delimiter = ',', value_parser = ["fp32", "fp16"])]
     precisions: Vec<String>,
+    /// Tokens per row (every row is full).
+    #[arg(long, default_value_t = 512, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(2..), usize::from))]
     seq: usize,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     batch: usize,
+    /// Timed batches.
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     batches: usize,
+    /// Untimed batches first.
+    #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Intra-op threads; 0 = ONNX Runtime's default.
+    #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Where tokens.json and cls_ort_<precision>.npy go.
+    #[arg(long, env = "OUT", default_value = ".")]
     out: PathBuf,
-    dylib: PathBuf,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut a = Args {
-        model_dir: PathBuf::new(),
-        provider: "cuda".into(),
-        precisions: vec!["fp32".into(), "fp16".into()],
-        seq: 512,
-        batch: 16,
-        batches: 8,
-        warmup: 2,
-        threads: 0,
-        out: std::env::var_os("OUT").map_or_else(|| PathBuf::from("."), PathBuf::from),
-        dylib: std::env::var_os("ORT_DYLIB_PATH")
-            .map(PathBuf::from)
-            .unwrap_or_default(),
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--model-dir" => a.model_dir = value()?.into(),
-            "--provider" => a.provider = value()?,
-            "--precisions" => a.precisions = value()?.split(',').map(str::to_owned).collect(),
-            "--seq" => a.seq = value()?.parse()?,
-            "--batch" => a.batch = value()?.parse()?,
-            "--batches" => a.batches = value()?.parse()?,
-            "--warmup" => a.warmup = value()?.parse()?,
-            "--threads" => a.threads = value()?.parse()?,
-            "--out" => a.out = value()?.into(),
-            "--ort-dylib" => a.dylib = value()?.into(),
-            "--bench" => {} // passed by `cargo bench`
-            other => bail!("unknown flag {other}"),
-        }
-    }
-    if a.model_dir.as_os_str().is_empty() {
-        bail!("--model-dir is required");
-    }
-    if a.dylib.as_os_str().is_empty() {
-        bail!("no ONNX Runtime library: pass --ort-dylib or set ORT_DYLIB_PATH");
-    }
-    if a.seq < 2 || a.batch == 0 || a.batches == 0 {
-        bail!("--seq must be at least 2, --batch and --batches at least 1");
-    }
-    Ok(a)
+    /// libonnxruntime.so (the CUDA build for --provider cuda).
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    ort_dylib: PathBuf,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// The vocabulary size from the model folder's manifest.
@@ -206,9 +186,9 @@ fn cosines(a: &Array2<f32>, b: &Array2<f32>) -> (f64, f64) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let a = parse_args()?;
-    let env = ort::init_from(&a.dylib)
-        .with_context(|| format!("loading ONNX Runtime from {}", a.dylib.display()))?
+    let a = <Args as clap::Parser>::parse();
+    let env = ort::init_from(&a.ort_dylib)
+        .with_context(|| format!("loading ONNX Runtime from {}", a.ort_dylib.display()))?
         .with_name("gpu_embed")
         .build()?;
     std::fs::create_dir_all(&a.out)?;
@@ -226,7 +206,7 @@ fn main() -> anyhow::Result<()> {
         let file = match precision.as_str() {
             "fp32" => "model.cls.onnx",
             "fp16" => "model.fp16.cls.onnx",
-            other => bail!("--precisions: {other} is not fp32 or fp16"),
+            other => bail!("--precisions: {other} is not fp32 or fp16"), // clap checked
         };
         let m = measure(&env, &a, &a.model_dir.join(file), &inputs)?;
         let essays = (a.batch * a.batches) as f64;
