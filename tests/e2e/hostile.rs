@@ -29,6 +29,21 @@ async fn grammar_server(fake: &FakeLanguageTool, extra: ServeArgs) -> TestServer
     TestServer::start(args).await
 }
 
+/// A server with one parser thread (so one heavy text holds all of it) and a fake LanguageTool,
+/// which must live as long as the server.
+async fn one_parser_server() -> (FakeLanguageTool, TestServer) {
+    let fake = FakeLanguageTool::start().await;
+    let server = grammar_server(
+        &fake,
+        ServeArgs {
+            nlp_threads: Some(1),
+            ..ServeArgs::default()
+        },
+    )
+    .await;
+    (fake, server)
+}
+
 /// The value of `name` (a full series name with labels) on the metrics page, or 0.
 fn metric(page: &str, name: &str) -> f64 {
     page.lines()
@@ -137,15 +152,7 @@ async fn the_http_api_lists_limited_rows_beside_meta_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passed_deadline_stops_the_parse_and_frees_its_place() {
-    let fake = FakeLanguageTool::start().await;
-    let server = grammar_server(
-        &fake,
-        ServeArgs {
-            nlp_threads: Some(1),
-            ..ServeArgs::default()
-        },
-    )
-    .await;
+    let (_fake, server) = one_parser_server().await;
     // 19,000 tokens: within the limits, seconds of parsing in a debug build.
     let heavy = "word ".repeat(19_000);
     let mut raw = server.raw_client().await;
@@ -183,15 +190,7 @@ async fn a_passed_deadline_stops_the_parse_and_frees_its_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_client_that_disconnects_cancels_its_extraction() {
-    let fake = FakeLanguageTool::start().await;
-    let server = grammar_server(
-        &fake,
-        ServeArgs {
-            nlp_threads: Some(1),
-            ..ServeArgs::default()
-        },
-    )
-    .await;
+    let (_fake, server) = one_parser_server().await;
     let body = serde_json::json!({
         "texts": ["word ".repeat(19_000)],
         "prompts": ["A prompt."],
