@@ -13,7 +13,12 @@ or on memory traffic (the profile is in docs/architecture.md, "The CPU graph"):
   S x S transpose after the gather goes;
 - the relative-position projections broadcast over the batch instead of being repeated;
 - padding is masked on the key side only (an additive bias), which leaves every real token's
-  row unchanged (padded rows are never read).
+  row unchanged (padded rows are never read);
+- the row-wise work (projections, output projection, layer norms, feed-forward) runs on the N real
+  tokens of the batch packed into [N, hidden], not on [batch x S] with its padding; only the
+  attention itself uses the padded [batch, heads, S, S] layout (an index_select each way);
+- the relative-position gather indices are expanded to [batch, heads, S, S] once per call, not once
+  per layer (ONNX's GatherElements takes no broadcast index).
 
 Output: ``last_hidden_state`` of shape [batch, 1, hidden]; the engine's CLS pooling reads row 0 as
 from the full graph. models/export_deberta.py writes it as ``model.cpu.onnx`` and checks it
@@ -62,7 +67,14 @@ class DebertaClsCpu(torch.nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         m = self.model
         h = m.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids), mask=attention_mask)
-        seq = input_ids.shape[1]
+        b, seq = input_ids.shape
+        # Tokens only: the row-wise work (projections, feed-forward, layer norms) runs on the N real
+        # tokens of the batch ([N, D]); attention runs on the padded [B, S] layout.
+        flat = attention_mask.reshape(-1)
+        real = torch.nonzero(flat).squeeze(1)  # [N]: rows of [B*S] that hold a token
+        # [B*S]: the packed row each padded position reads; padding reads row 0 (its key is masked).
+        unpack = torch.where(flat > 0, torch.cumsum(flat, 0) - 1, torch.zeros_like(flat))
+        x = h.reshape(b * seq, self.hidden).index_select(0, real)
         span2 = 2 * self.span
         # Relative positions [S, S] and the flat indices into the [S, 2k] products.
         ids = torch.arange(seq, dtype=torch.long)
@@ -75,32 +87,46 @@ class DebertaClsCpu(torch.nn.Module):
         # Additive key mask [B, 1, 1, S].
         bias = (1.0 - attention_mask[:, None, None, :].to(torch.float32)) * self.mask_min
         rel_emb = m.encoder.get_rel_embedding()[0:span2, :]
+        # The gather indices expanded to [B, H, Sq, S] once, not once per layer (GatherElements
+        # takes no broadcast index).
+        full = (c2p.expand(b, self.heads, seq, seq), p2c.expand(b, self.heads, seq, seq))
+        cls = (c2p[:1].expand(b, self.heads, 1, seq), p2c[:1].expand(b, self.heads, 1, seq))
         layers = m.encoder.layer
-        for n, layer in enumerate(layers):
-            last = n == len(layers) - 1
-            h = self._layer(layer, h, rel_emb, bias, c2p[:1] if last else c2p,
-                            p2c[:1] if last else p2c, cls_only=last)
-        return h
+        for layer in layers[:-1]:
+            x = self._layer(layer, x, real, unpack, None, rel_emb, bias, *full)
+        # The last layer: queries, attention and feed-forward for the [CLS] rows only.
+        cls_rows = unpack.view(b, seq)[:, 0]
+        return self._layer(layers[-1], x, real, unpack, cls_rows, rel_emb, bias, *cls).unsqueeze(1)
 
-    def _layer(self, layer, h, rel_emb, bias, c2p, p2c, cls_only: bool):
+    def _padded(self, rows: torch.Tensor, unpack: torch.Tensor, b: int, s: int) -> torch.Tensor:
+        """[N, D] packed rows -> [B, H, S, d]"""
+        return self._heads(rows.index_select(0, unpack).view(b, s, self.hidden))
+
+    def _layer(self, layer, x, real, unpack, cls_rows, rel_emb, bias, c2p, p2c):
+        """One encoder layer on packed rows [N, D] -> [N, D], or -> [B, D] for the [CLS] rows."""
         att = layer.attention.self
-        b, s, _ = h.shape
-        q_in = h[:, :1, :] if cls_only else h
-        q = self._heads(att.query_proj(q_in)) / self.scale  # [B, H, Sq, d]
-        k = self._heads(att.key_proj(h))  # [B, H, S, d]
-        v = self._heads(att.value_proj(h))
+        b, _, sq, s = c2p.shape
+        q_in = x if cls_rows is None else x.index_select(0, cls_rows)
+        if cls_rows is None:
+            q = self._padded(att.query_proj(q_in), unpack, b, s)
+        else:
+            q = self._heads(att.query_proj(q_in).view(b, 1, self.hidden))
+        q = q / self.scale  # [B, H, Sq, d]
+        k = self._padded(att.key_proj(x), unpack, b, s)  # [B, H, S, d]
+        v = self._padded(att.value_proj(x), unpack, b, s)
         # Relative-position projections, shared keys: [1, H, 2k, d], broadcast over the batch.
         pos_k = self._heads(att.key_proj(rel_emb)[None])
         pos_q = self._heads(att.query_proj(rel_emb)[None]) / self.scale
-        sq = q.shape[2]
         scores = torch.matmul(q, k.transpose(-1, -2))  # [B, H, Sq, S]
         # c2p[i, j] = (q_i . pos_k[c2p[i, j]]): from [B, H, Sq, 2k] along the last axis.
         c2p_all = torch.matmul(q, pos_k.transpose(-1, -2))
-        scores = scores + torch.gather(c2p_all, -1, c2p.expand(b, self.heads, sq, s))
+        scores = scores + torch.gather(c2p_all, -1, c2p)
         # p2c[i, j] = (k_j . pos_q[p2c[j, i]]): from [B, H, 2k, S] along the row axis.
         p2c_all = torch.matmul(pos_q, k.transpose(-1, -2))
-        scores = scores + torch.gather(p2c_all, -2, p2c.expand(b, self.heads, sq, s))
+        scores = scores + torch.gather(p2c_all, -2, p2c)
         probs = torch.softmax(scores + bias, dim=-1)
-        context = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(b, sq, self.hidden)
+        context = torch.matmul(probs, v).permute(0, 2, 1, 3).reshape(b * sq, self.hidden)
+        if cls_rows is None:
+            context = context.index_select(0, real)  # back to the packed rows
         attended = layer.attention.output(context, q_in)
         return layer.output(layer.intermediate(attended), attended)
