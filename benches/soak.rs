@@ -30,7 +30,8 @@
 //! after the load, an engine panic, or a graceful stop that fails.
 //!
 //! Memory is compared at quiet points, at 20, 40, 60 and 80 % of the load and after it: every
-//! client waits between two calls, the queue and LanguageTool go idle, and the bench reads the
+//! client waits between two calls, the queue and LanguageTool go idle (and, after the point at
+//! 20 %, threads the blocking pool started since then end, as idle ones do), and the bench reads the
 //! RSS after `malloc_trim` (what the process holds, not what the allocator keeps for reuse) and
 //! the live Rust heap, counted by this binary's global allocator. Under load the RSS swings by
 //! 100-200 MiB with the requests in flight, so samples taken under load decide nothing. It exits
@@ -1352,9 +1353,15 @@ fn proc_status(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Waits until the embedding queue and LanguageTool are idle (15 s at most), then takes the
-/// median RSS of 5 samples over the next second, the thread count and the metrics.
-async fn quiet_point(server: &TestServer) -> Quiet {
+/// How long an idle thread of the runtime's blocking pool lives (tokio's default, set explicitly
+/// because the quiet points wait for it).
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Waits until the embedding queue and LanguageTool are idle (15 s at most) and, given a thread
+/// count, until the blocking pool's extra threads have ended (one keep-alive at most: an idle
+/// thread's stack and arena are not a leak), then takes the median RSS of 5 samples over the next
+/// second, the thread count and the metrics.
+async fn quiet_point(server: &TestServer, threads_at_most: Option<u64>) -> Quiet {
     let settle = Instant::now();
     let (page, metrics) = loop {
         let page = server.metrics().await;
@@ -1366,6 +1373,14 @@ async fn quiet_point(server: &TestServer) -> Quiet {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    if let Some(limit) = threads_at_most {
+        let idle_since = Instant::now();
+        while proc_status("Threads") > limit
+            && idle_since.elapsed() < BLOCKING_KEEP_ALIVE + Duration::from_secs(1)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let mut rss = Vec::new();
     let mut heap = Vec::new();
     for _ in 0..5 {
@@ -1485,6 +1500,7 @@ fn main() -> ExitCode {
     let allocator = configure_allocator(opts.glibc_default);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
     {
         Ok(r) => r,
@@ -1593,7 +1609,7 @@ async fn run(opts: Opts, allocator: String) -> anyhow::Result<bool> {
 
     // Idle latency.
     phase.store(Phase::Idle as u8, Ordering::Relaxed);
-    let warmed = quiet_point(&server).await;
+    let warmed = quiet_point(&server, None).await;
     let rss_warm = warmed.kib;
     let idle: Shared = Arc::default();
     let mut idle_ms = Vec::new();
@@ -1641,7 +1657,10 @@ async fn run(opts: Opts, allocator: String) -> anyhow::Result<bool> {
         phase.store(Phase::Quiet as u8, Ordering::Relaxed);
         let pause_started = Instant::now();
         parked &= gate.pause(tasks.len(), opts.op_timeout).await;
-        let mut point = quiet_point(&server).await;
+        // The later points compare with the one at 20 %: the same threads, once the blocking
+        // pool has let its extra ones go.
+        let threads_20 = quiet.get(1).map(|(_, q)| q.threads);
+        let mut point = quiet_point(&server, threads_20).await;
         if k == 1 {
             metrics_20 = std::mem::take(&mut point.metrics);
         }
@@ -1661,7 +1680,7 @@ async fn run(opts: Opts, allocator: String) -> anyhow::Result<bool> {
     }
     let drain_seconds = drain_started.elapsed().as_secs_f64();
     phase.store(Phase::Quiet as u8, Ordering::Relaxed);
-    let mut end = quiet_point(&server).await;
+    let mut end = quiet_point(&server, quiet.get(1).map(|(_, q)| q.threads)).await;
     let rss_end = end.kib;
     let metrics = std::mem::take(&mut end.metrics);
     quiet.push((100.0, end));
