@@ -24,17 +24,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Builds the gpu_embed bench (extra cargo flags in "$@", e.g. a profile) and prints the path of its executable.
+gpu_embed_exe() {
+  cargo bench "$@" --no-run -q -p hemma-e2e --bench gpu_embed --message-format=json |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gpu_embed" and m.get("executable"):
+        print(m["executable"])'
+}
+
 dry=0
 case "${1:-}" in
   --prepare)
     # Release builds of the two binaries the check runs, where the device call can carry them.
     cargo build --release -q -p hemma-server
-    exe=$(cargo bench --no-run -q -p hemma-e2e --bench gpu_embed --message-format=json |
-      python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gpu_embed" and m.get("executable"):
-        print(m["executable"])')
+    exe=$(gpu_embed_exe)  # the bench profile: optimised, like release
     mkdir -p .device/bin
     cp target/release/hemma-offload "$exe" .device/bin/
     mv .device/bin/"$(basename "$exe")" .device/bin/gpu_embed
@@ -43,7 +48,7 @@ for l in sys.stdin:
     exit 0 ;;
   --cpu-dry-run) dry=1; shift ;;
 esac
-[ $# -eq 2 ] || { sed -n 2,26p "$0"; exit 2; }
+[ $# -eq 2 ] || { sed -n 2,23p "$0"; exit 2; }
 ort_dylib=$(realpath "$1")
 model=$(realpath -m "$2")
 [ -f "$ort_dylib" ] || { echo "gpu.sh: no ONNX Runtime library at $1" >&2; exit 2; }
@@ -65,12 +70,7 @@ if [ -z "$bin" ] && [ -x .device/bin/gpu_embed ] && [ "$dry" = 0 ]; then bin=.de
 if [ -z "$bin" ]; then
   [ "$dry" = 1 ] || { echo "gpu.sh: no binaries: run benches/gpu.sh --prepare here and carry .device/bin" >&2; exit 2; }
   cargo build -q -p hemma-server
-  exe=$(cargo bench --profile dev --no-run -q -p hemma-e2e --bench gpu_embed --message-format=json |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "gpu_embed" and m.get("executable"):
-        print(m["executable"])')
+  exe=$(gpu_embed_exe --profile dev)
   bin=$(mktemp -d)
   ln -s "$(pwd)/target/debug/hemma-offload" "$bin/hemma-offload"
   ln -s "$exe" "$bin/gpu_embed"
