@@ -130,8 +130,9 @@ def test_ctrl_c_stops_within_a_second_and_keeps_the_cached_chunks(server_url, tm
     # Texts this server has not seen (earlier tests warmed its caches with the plain essays): a
     # run long enough that Ctrl-C lands in the middle of it, however fast the server answers.
     nonce = uuid.uuid4().hex
+    sample = essays(50)
     corpus = [{"id": f"{e['id']}-{k}", "text": f"{e['text']}\n\nCopy {k} of run {nonce}.", "prompt": e["prompt"]}
-              for k in range(4) for e in essays(50)]
+              for k in range(4) for e in sample]
     corpus_file = tmp_path / "corpus.json"
     corpus_file.write_text(json.dumps(corpus), encoding="utf-8")
     cache = tmp_path / "cache"
